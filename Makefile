@@ -1,0 +1,75 @@
+# taskq developer commands. `make help` lists them.
+#
+# `make up` runs the stack in Docker (compose.yaml) when a Docker engine answers, else on this
+# machine under supervisord (scripts/localstack.py). Force one with STACK=docker or STACK=local.
+
+SHELL := /bin/bash
+.SHELLFLAGS := -euo pipefail -c
+.DEFAULT_GOAL := help
+
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+STACK ?= auto
+PYTEST_ARGS ?=
+BENCH_ARGS ?=
+
+# true when `make up/down/logs` should use Docker Compose
+use_docker = { [ "$(STACK)" = docker ] || { [ "$(STACK)" = auto ] && docker info >/dev/null 2>&1; }; }
+
+.PHONY: help install up down logs status test lint format typecheck bench clean distclean
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
+
+install: $(STAMP) ## create .venv and install the project with its dev extras
+
+# reinstalls only when pyproject.toml changes (the install is editable)
+$(STAMP): pyproject.toml
+	@test -x $(PY) || python3 -m venv $(VENV)
+	$(PY) -m pip install -e '.[dev]'
+	@touch $@
+
+up: install ## start the stack (Docker if it runs here, else local supervisord) and print its URLs
+	@if $(use_docker); then \
+		docker compose up -d --build --wait && $(PY) scripts/localstack.py urls --docker; \
+	else \
+		$(PY) scripts/localstack.py up; \
+	fi
+
+down: ## stop what `make up` started
+	@python3 scripts/localstack.py down
+	@if $(use_docker); then docker compose down; fi
+
+logs: ## follow the service logs
+	@if $(use_docker); then docker compose logs -f; else python3 scripts/localstack.py logs; fi
+
+status: ## show what is running
+	@if $(use_docker); then docker compose ps; else $(PY) scripts/localstack.py status; fi
+
+test: install ## run the tests (PYTEST_ARGS=... passes options on)
+	@rc=0; $(VENV)/bin/pytest $(PYTEST_ARGS) || rc=$$?; \
+	if [ $$rc -eq 5 ]; then echo "make test: FAILED: pytest collected no tests (exit 5)" >&2; fi; \
+	exit $$rc
+
+lint: install ## check lint, formatting and types (changes nothing)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy
+
+format: install ## format the code and apply safe lint fixes
+	$(VENV)/bin/ruff format .
+	$(VENV)/bin/ruff check --fix .
+
+typecheck: install ## mypy --strict on services and shared
+	$(VENV)/bin/mypy
+
+bench: install ## run the benchmark (BENCH_ARGS=... passes options on)
+	$(PY) -m bench $(BENCH_ARGS)
+
+clean: ## remove caches and build leftovers (keeps .venv and data/)
+	rm -rf .pytest_cache .mypy_cache .ruff_cache .hypothesis build *.egg-info
+	find . -path ./$(VENV) -prune -o -type d -name __pycache__ -exec rm -rf {} +
+
+distclean: down clean ## also remove .venv and data/ (the database and logs)
+	rm -rf $(VENV) data

@@ -1,0 +1,402 @@
+"""Run taskq on this machine without Docker; `make up`, `make down`, `make logs` call this.
+
+up      check the broker (start a local one if we may), enable its management UI, run the
+        migrator to completion, start the API and the consumer under supervisord
+        (deploy/supervisord.conf), wait until both answer /readyz, print where to look.
+down    stop the supervisord that `up` started, found by its pid file; it stops its children.
+logs    follow the log files.
+status  show what supervisord runs.
+urls    print where to look (`--docker`: for the compose stack).
+
+Standard library only. Paths and ports come from the same TASKQ_* variables as the services,
+plus TASKQ_RUN_DIR (logs, pid file, socket; default data/run) and TASKQ_UP_TIMEOUT_S (how long
+`up` waits for /readyz; default 60).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urlsplit
+
+ROOT = Path(__file__).resolve().parent.parent
+CONF = ROOT / "deploy" / "supervisord.conf"
+LOCAL_HOSTS = {"localhost", "127.0.0.1", "::1"}
+MGMT_PORT = 15672
+SERVICES = ("api", "consumer")
+# local probes must never go through an http_proxy from the environment
+_opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+
+
+@dataclass(frozen=True)
+class Stack:
+    """Where the local stack lives and listens, from the environment."""
+
+    run_dir: Path
+    db_path: Path
+    amqp_url: str
+    http_port: int
+    consumer_port: int
+    probe_host: str
+    up_timeout_s: float
+
+    @classmethod
+    def from_env(cls, environ: dict[str, str]) -> Stack:
+        def path(name: str, default: str) -> Path:
+            p = Path(environ.get(name) or default)
+            return p if p.is_absolute() else ROOT / p
+
+        def number(name: str, default: str) -> int:
+            raw = environ.get(name) or default
+            if not raw.isdigit() or int(raw) <= 0:
+                fail(f"{name} must be a positive integer, got {raw!r}")
+            return int(raw)
+
+        http_host = environ.get("TASKQ_HTTP_HOST") or "0.0.0.0"
+        return cls(
+            run_dir=path("TASKQ_RUN_DIR", "data/run"),
+            db_path=path("TASKQ_DB_PATH", "data/tasks.db"),
+            amqp_url=environ.get("TASKQ_AMQP_URL") or "amqp://guest:guest@localhost:5672/",
+            http_port=number("TASKQ_HTTP_PORT", "8080"),
+            consumer_port=number("TASKQ_CONSUMER_PORT", "8081"),
+            probe_host="127.0.0.1" if http_host in {"0.0.0.0", "::"} else http_host,
+            up_timeout_s=number("TASKQ_UP_TIMEOUT_S", "60"),
+        )
+
+    @property
+    def pid_file(self) -> Path:
+        return self.run_dir / "supervisord.pid"
+
+    @property
+    def broker(self) -> tuple[str, int]:
+        url = urlsplit(self.amqp_url)
+        return url.hostname or "localhost", url.port or (5671 if url.scheme == "amqps" else 5672)
+
+    def readyz(self) -> dict[str, str]:
+        return {
+            "api": f"http://{self.probe_host}:{self.http_port}/readyz",
+            "consumer": f"http://{self.probe_host}:{self.consumer_port}/readyz",
+        }
+
+    def child_env(self) -> dict[str, str]:
+        env = dict(os.environ)
+        env.update(
+            TASKQ_DB_PATH=str(self.db_path),
+            TASKQ_RUN_DIR=str(self.run_dir),
+            TASKQ_PYTHON=sys.executable,
+            PYTHONUNBUFFERED="1",
+        )
+        return env
+
+
+def fail(message: str) -> None:
+    print(f"error: {message}", file=sys.stderr)
+    raise SystemExit(1)
+
+
+def say(message: str) -> None:
+    print(f"==> {message}", flush=True)
+
+
+def tcp_open(host: str, port: int, timeout: float = 2.0) -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=timeout):
+            return True
+    except OSError:
+        return False
+
+
+def http_ok(url: str) -> bool:
+    try:
+        with _opener.open(url, timeout=3) as response:
+            return bool(response.status == 200)
+    except (urllib.error.URLError, OSError):
+        return False
+
+
+def wait_until(check: Callable[[], bool], timeout_s: float, interval_s: float = 1.0) -> bool:
+    deadline = time.monotonic() + timeout_s
+    while True:
+        if check():
+            return True
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(interval_s)
+
+
+# -- the supervisord that `up` started ------------------------------------------------------------
+
+
+def running_pid(stack: Stack) -> int | None:
+    """The pid in the pid file if it is our supervisord and alive; a stale pid file is removed."""
+    try:
+        pid = int(stack.pid_file.read_text().strip())
+    except (FileNotFoundError, ValueError):
+        return None
+    if _is_our_supervisord(pid):
+        return pid
+    print(f"removing stale pid file {stack.pid_file} (pid {pid} is not our supervisord)")
+    stack.pid_file.unlink(missing_ok=True)
+    return None
+
+
+def _is_our_supervisord(pid: int) -> bool:
+    try:
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except FileNotFoundError:
+        return False
+    except OSError:  # no /proc (macOS): ask ps
+        result = subprocess.run(
+            ["ps", "-p", str(pid), "-o", "command="], capture_output=True, text=True, check=False
+        )
+        cmdline, state = result.stdout, "R"
+    return state != "Z" and "supervisord" in cmdline and str(CONF) in cmdline
+
+
+def supervisorctl(stack: Stack, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [str(Path(sys.executable).parent / "supervisorctl"), "-c", str(CONF), *args],
+        env=stack.child_env(),
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+
+
+def given_up(stack: Stack) -> list[str]:
+    """Services that supervisord has stopped retrying (FATAL)."""
+    out = supervisorctl(stack, "status").stdout
+    return [line.split()[0] for line in out.splitlines() if " FATAL " in f" {line} "]
+
+
+# -- up -------------------------------------------------------------------------------------------
+
+
+def ensure_broker(stack: Stack) -> None:
+    host, port = stack.broker
+    if tcp_open(host, port):
+        say(f"RabbitMQ answers on {host}:{port}")
+        return
+    if host in LOCAL_HOSTS and shutil.which("rabbitmq-server") and os.geteuid() == 0:
+        say(f"RabbitMQ is not running on {host}:{port}; starting the local rabbitmq-server")
+        subprocess.run(["rabbitmq-server", "-detached"], check=False)
+        if wait_until(lambda: tcp_open(host, port), 60):
+            return
+        fail(f"started rabbitmq-server but nothing listens on {host}:{port} after 60 s")
+    fail(
+        f"RabbitMQ is not reachable at {host}:{port} (TASKQ_AMQP_URL); start it "
+        "(e.g. `rabbitmq-server -detached`) or run `make up` where Docker is available"
+    )
+
+
+def ensure_management_ui(stack: Stack) -> None:
+    host, _ = stack.broker
+    if tcp_open(host, MGMT_PORT):
+        return
+    if host not in LOCAL_HOSTS or not shutil.which("rabbitmq-plugins"):
+        print(f"warning: the RabbitMQ management UI is not reachable on {host}:{MGMT_PORT}")
+        return
+    say("enabling the RabbitMQ management plugin")
+    result = subprocess.run(
+        ["rabbitmq-plugins", "enable", "rabbitmq_management"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    if result.returncode != 0:
+        detail = (result.stderr or result.stdout).strip().splitlines()[-1:] or ["no output"]
+        print(f"warning: rabbitmq-plugins failed (exit {result.returncode}): {detail[0]}")
+    elif not wait_until(lambda: tcp_open(host, MGMT_PORT), 30):
+        print(f"warning: the management UI still does not answer on {host}:{MGMT_PORT}")
+
+
+def run_migrator(stack: Stack) -> None:
+    say("running the migrator")
+    log = stack.run_dir / "migrator.log"
+    with (
+        log.open("a") as sink,
+        subprocess.Popen(
+            [sys.executable, "-m", "services.migrator"],
+            cwd=ROOT,
+            env=stack.child_env(),
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        ) as proc,
+    ):
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            sys.stdout.write(line)
+            sink.write(line)
+    if proc.returncode != 0:
+        fail(f"the migrator failed (exit {proc.returncode}); its output is above and in {log}")
+
+
+def start_supervisord(stack: Stack) -> None:
+    say(f"starting the API and the consumer under supervisord ({CONF.relative_to(ROOT)})")
+    result = subprocess.run(
+        [str(Path(sys.executable).parent / "supervisord"), "-c", str(CONF)],
+        cwd=ROOT,
+        env=stack.child_env(),
+        stdin=subprocess.DEVNULL,
+        check=False,
+    )
+    if result.returncode != 0 or not wait_until(lambda: running_pid(stack) is not None, 10, 0.2):
+        fail(f"supervisord did not start; see {stack.run_dir / 'supervisord.log'}")
+
+
+def wait_ready(stack: Stack, stop_on_failure: bool) -> None:
+    urls = stack.readyz()
+    say(f"waiting up to {stack.up_timeout_s:.0f} s for {', '.join(urls.values())}")
+    started = time.monotonic()
+    deadline = started + stack.up_timeout_s
+    while True:
+        pending = [name for name, url in urls.items() if not http_ok(url)]
+        if not pending:
+            return
+        dead = given_up(stack)
+        if dead or time.monotonic() >= deadline:
+            why = f"{', '.join(dead)} keeps crashing" if dead else f"{', '.join(pending)} not ready"
+            _show_log_tails(stack)
+            if stop_on_failure:
+                print("stopping what was started ...", file=sys.stderr)
+                stop(stack)
+            logs = ", ".join(str(stack.run_dir / f"{name}.log") for name in pending)
+            fail(f"{why} after {time.monotonic() - started:.0f} s; see {logs}")
+        time.sleep(1)
+
+
+def _show_log_tails(stack: Stack) -> None:
+    for name in SERVICES:
+        log = stack.run_dir / f"{name}.log"
+        if log.exists():
+            lines = log.read_text(errors="replace").splitlines()[-15:]
+            print(f"--- last lines of {log}", *lines, sep="\n", file=sys.stderr)
+
+
+def up(stack: Stack) -> None:
+    stack.run_dir.mkdir(parents=True, exist_ok=True)
+    stack.db_path.parent.mkdir(parents=True, exist_ok=True)
+    pid = running_pid(stack)
+    if pid is not None:
+        say(f"taskq is already running (supervisord pid {pid}); `make down` stops it")
+        wait_ready(stack, stop_on_failure=False)
+        print_urls(stack)
+        return
+    for port in (stack.http_port, stack.consumer_port):
+        if tcp_open(stack.probe_host, port, timeout=1):
+            fail(
+                f"port {port} is already in use by another process; stop it or set "
+                "TASKQ_HTTP_PORT / TASKQ_CONSUMER_PORT"
+            )
+    ensure_broker(stack)
+    ensure_management_ui(stack)
+    run_migrator(stack)
+    start_supervisord(stack)
+    wait_ready(stack, stop_on_failure=True)
+    print_urls(stack)
+
+
+# -- down, logs, status, urls ---------------------------------------------------------------------
+
+
+def stop(stack: Stack) -> None:
+    pid = running_pid(stack)
+    if pid is None:
+        say(f"taskq is not running (no live supervisord pid in {stack.pid_file})")
+        return
+    say(f"stopping supervisord pid {pid} and the services it runs")
+    os.kill(pid, signal.SIGTERM)
+    # children get stopwaitsecs (30 s) each to drain; leave room for both plus shutdown
+    if not wait_until(lambda: not _is_our_supervisord(pid), 75, 0.2):
+        fail(f"supervisord pid {pid} is still running after 75 s; see {stack.run_dir}")
+    stack.pid_file.unlink(missing_ok=True)
+    say("stopped")
+
+
+def logs(stack: Stack) -> None:
+    files = sorted(str(p) for p in stack.run_dir.glob("*.log"))
+    if not files:
+        fail(f"no logs in {stack.run_dir}; has `make up` run?")
+    os.execvp("tail", ["tail", "-n", "50", "-F", *files])
+
+
+def status(stack: Stack) -> None:
+    if running_pid(stack) is None:
+        say("taskq is not running")
+        return
+    print(supervisorctl(stack, "status").stdout, end="")
+
+
+def print_urls(stack: Stack, docker: bool = False) -> None:
+    url = urlsplit(stack.amqp_url)
+    user, password = url.username, url.password
+    if docker:  # compose.yaml takes the broker credentials from these, with dev defaults
+        user = os.environ.get("RABBITMQ_DEFAULT_USER") or "guest"
+        password = os.environ.get("RABBITMQ_DEFAULT_PASS") or "guest"
+    login = (
+        "guest / guest"
+        if (user or "guest", password or "guest") == ("guest", "guest")
+        else f"user {user}"
+    )
+    api = f"http://localhost:{stack.http_port}"
+    if docker:
+        mapped = subprocess.run(
+            ["docker", "compose", "port", "consumer", "8081"],
+            capture_output=True,
+            text=True,
+            check=False,
+        ).stdout.strip()
+        port = mapped.rsplit(":", 1)[-1] if mapped else "?"
+        metrics, logs_hint = f"http://localhost:{port}/metrics", "make logs (docker compose logs)"
+    else:
+        metrics = f"http://localhost:{stack.consumer_port}/metrics"
+        logs_hint = f"make logs ({stack.run_dir}/*.log)"
+    print(
+        "",
+        "taskq is up:",
+        f"  API            {api}",
+        f"  dashboard      {api}/",
+        f"  API docs       {api}/docs",
+        f"  metrics        {metrics}   (consumer)",
+        f"  RabbitMQ UI    http://localhost:{MGMT_PORT}   ({login})",
+        f"  logs           {logs_hint}",
+        "  stop           make down",
+        sep="\n",
+    )
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("command", choices=["up", "down", "logs", "status", "urls"])
+    parser.add_argument("--docker", action="store_true", help="urls: for the compose stack")
+    args = parser.parse_args(argv)
+    stack = Stack.from_env(dict(os.environ))
+    if args.command == "up":
+        up(stack)
+    elif args.command == "down":
+        stop(stack)
+    elif args.command == "logs":
+        logs(stack)
+    elif args.command == "status":
+        status(stack)
+    else:
+        print_urls(stack, docker=args.docker)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""taskq services: each is a separate process and imports only `shared`."""

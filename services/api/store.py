@@ -1,0 +1,133 @@
+"""The API's writes, as operations for the group-commit writer (shared.db.BatchWriter)."""
+
+from __future__ import annotations
+
+import sqlite3
+from dataclasses import dataclass
+
+from shared.db import WriteOp
+
+
+@dataclass(frozen=True, slots=True)
+class Existing:
+    """The task an Idempotency-Key already named."""
+
+    id: str
+    status: str
+
+
+class KeyReused(Exception):
+    """The Idempotency-Key was used before with another body."""
+
+
+def insert_task(
+    task_id: str,
+    action: str,
+    data_json: str,
+    now: int,
+    *,
+    key: str | None = None,
+    request_hash: str | None = None,
+    key_ttl_ms: int = 0,
+) -> WriteOp[Existing | None]:
+    """Store a new `queued` task (and its idempotency key); with a fresh matching key, return the
+    Existing task instead. Runs in one transaction, so two requests with one key cannot race."""
+
+    def op(conn: sqlite3.Connection) -> Existing | None:
+        if key is not None:
+            row = conn.execute(
+                "SELECT k.task_id, k.request_hash, t.status FROM idempotency_keys k"
+                " LEFT JOIN tasks t ON t.id = k.task_id WHERE k.key = ? AND k.created_at > ?",
+                (key, now - key_ttl_ms),
+            ).fetchone()
+            if row is not None and row[2] is not None:
+                if row[1] != request_hash:
+                    raise KeyReused(key)
+                return Existing(row[0], row[2])
+            conn.execute("DELETE FROM idempotency_keys WHERE key = ?", (key,))
+        conn.execute(
+            "INSERT INTO tasks (id, action, data, status, attempts, created_at, queued_at)"
+            " VALUES (?, ?, ?, 'queued', 0, ?, ?)",
+            (task_id, action, data_json, now, now),
+        )
+        if key is not None:
+            conn.execute(
+                "INSERT INTO idempotency_keys (key, task_id, request_hash, created_at)"
+                " VALUES (?, ?, ?, ?)",
+                (key, task_id, request_hash, now),
+            )
+        return None
+
+    return op
+
+
+def mark_published(task_ids: list[str]) -> WriteOp[None]:
+    """Record the broker's confirms: these rows leave the recovery sweep's outbox."""
+
+    def op(conn: sqlite3.Connection) -> None:
+        conn.executemany("UPDATE tasks SET published = 1 WHERE id = ?", [(i,) for i in task_ids])
+
+    return op
+
+
+def withdraw(task_id: str) -> WriteOp[bool]:
+    """The publish failed: remove the task unless a consumer already has it.
+
+    Returns True when the row was removed. False means a consumer claimed the task, so the
+    broker did take the message (only its confirm was lost) and the task will run.
+    """
+
+    def op(conn: sqlite3.Connection) -> bool:
+        gone = conn.execute(
+            "DELETE FROM tasks WHERE id = ? AND status = 'queued' AND published = 0", (task_id,)
+        ).rowcount
+        if gone:
+            conn.execute("DELETE FROM idempotency_keys WHERE task_id = ?", (task_id,))
+        return bool(gone)
+
+    return op
+
+
+def requeue_failed(task_ids: list[str], now: int) -> WriteOp[list[tuple[str, str, str]]]:
+    """Put failed tasks back to `queued` with fresh attempts; return (id, action, data) of
+    those that were failed (others are left alone)."""
+
+    def op(conn: sqlite3.Connection) -> list[tuple[str, str, str]]:
+        done = []
+        for task_id in task_ids:
+            row = conn.execute(
+                "UPDATE tasks SET status = 'queued', attempts = 0, result = NULL, error = NULL,"
+                " started_at = NULL, processed_at = NULL, dead_lettered_at = NULL,"
+                " queued_at = ?, published = 0 WHERE id = ? AND status = 'failed'"
+                " RETURNING id, action, data",
+                (now, task_id),
+            ).fetchone()
+            if row is not None:
+                done.append((row[0], row[1], row[2]))
+        return done
+
+    return op
+
+
+def restore_failed(task_id: str, error: str) -> WriteOp[None]:
+    """A replay's publish failed: the task goes back to `failed`, saying why."""
+
+    def op(conn: sqlite3.Connection) -> None:
+        conn.execute(
+            "UPDATE tasks SET status = 'failed', error = ?, processed_at = queued_at"
+            " WHERE id = ? AND status = 'queued' AND published = 0",
+            (error, task_id),
+        )
+
+    return op
+
+
+def expire_idempotency_keys(before: int) -> WriteOp[int]:
+    """Forget keys older than their time to live."""
+
+    def op(conn: sqlite3.Connection) -> int:
+        return conn.execute(
+            "DELETE FROM idempotency_keys WHERE created_at <= ?", (before,)
+        ).rowcount
+
+    return op

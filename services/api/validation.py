@@ -1,0 +1,132 @@
+"""What a request may say: the task body, the listing's query parameters, the idempotency key."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+
+from services.api.queries import BadCursor, Position
+from shared.actions import registry
+from shared.errors import ValidationError
+from shared.names import Status
+
+MAX_ACTION_LENGTH = 100
+MAX_KEY_LENGTH = 200
+DEFAULT_LIMIT = 100
+MAX_LIMIT = 1000
+
+
+@dataclass(frozen=True, slots=True)
+class Submission:
+    action: str
+    data: dict[str, Any]
+    data_json: str
+
+
+def parse_submission(body: bytes) -> Submission:
+    """Parse and check a POST /tasks body; ValidationError says what is wrong (400), and
+    ActionDataError what the action refuses (422)."""
+    try:
+        payload = orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        raise ValidationError("invalid JSON") from exc
+    if not isinstance(payload, dict):
+        raise ValidationError("the body must be a JSON object")
+    unknown = sorted(set(payload) - {"action", "data"})
+    if unknown:
+        raise ValidationError(f"unknown field: {unknown[0]}", unknown[0])
+    action = payload.get("action")
+    if action is None or action == "":
+        raise ValidationError("action required", "action")
+    if not isinstance(action, str):
+        raise ValidationError("action must be a string", "action")
+    if len(action) > MAX_ACTION_LENGTH or not action.strip():
+        raise ValidationError(
+            f"action must be 1-{MAX_ACTION_LENGTH} characters, not blank", "action"
+        )
+    data = payload.get("data", {})
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise ValidationError("data must be a JSON object", "data")
+    registry.validate(action, data)
+    return Submission(action, data, orjson.dumps(data).decode())
+
+
+@dataclass(frozen=True, slots=True)
+class ListQuery:
+    status: Status | None
+    action: str | None
+    limit: int
+    after: Position | None
+
+
+LIST_PARAMETERS = frozenset({"status", "action", "limit", "cursor"})
+
+
+def parse_list_query(query: Mapping[str, str]) -> ListQuery:
+    """Check GET /tasks parameters; unknown names and bad values are 400s."""
+    unknown = sorted(set(query) - LIST_PARAMETERS)
+    if unknown:
+        raise ValidationError(f"unknown query parameter: {unknown[0]}", unknown[0])
+    status = _status(query.get("status"))
+    action = query.get("action") or None
+    if action is not None and len(action) > MAX_ACTION_LENGTH:
+        raise ValidationError(f"action must be 1-{MAX_ACTION_LENGTH} characters", "action")
+    raw_limit = query.get("limit")
+    limit = DEFAULT_LIMIT
+    if raw_limit is not None:
+        if (
+            not raw_limit.isascii()
+            or not raw_limit.isdigit()
+            or not 1 <= int(raw_limit) <= MAX_LIMIT
+        ):
+            raise ValidationError(f"limit must be an integer from 1 to {MAX_LIMIT}", "limit")
+        limit = int(raw_limit)
+    after = None
+    if query.get("cursor"):
+        try:
+            after = Position.decode(query["cursor"])
+        except BadCursor as exc:
+            raise ValidationError(
+                "cursor is not valid: use next_cursor from a listing", "cursor"
+            ) from exc
+    return ListQuery(status, action, limit, after)
+
+
+def _status(raw: str | None) -> Status | None:
+    if raw is None or raw == "":
+        return None
+    try:
+        return Status(raw)
+    except ValueError:
+        allowed = ", ".join(s.value for s in Status)
+        raise ValidationError(f"status must be one of {allowed}", "status") from None
+
+
+def parse_retry_query(query: Mapping[str, str]) -> str | None:
+    """POST /tasks/retry takes status=failed (the only status that can be replayed) and action."""
+    unknown = sorted(set(query) - {"status", "action"})
+    if unknown:
+        raise ValidationError(f"unknown query parameter: {unknown[0]}", unknown[0])
+    if query.get("status", "failed") != "failed":
+        raise ValidationError("only failed tasks can be retried: use status=failed", "status")
+    action = query.get("action") or None
+    if action is not None and len(action) > MAX_ACTION_LENGTH:
+        raise ValidationError(f"action must be 1-{MAX_ACTION_LENGTH} characters", "action")
+    return action
+
+
+def parse_idempotency_key(raw: str | None) -> str | None:
+    """The Idempotency-Key header: printable ASCII, at most 200 characters."""
+    if raw is None:
+        return None
+    if not raw or len(raw) > MAX_KEY_LENGTH or not raw.isascii() or not raw.isprintable():
+        raise ValidationError(
+            f"Idempotency-Key must be 1-{MAX_KEY_LENGTH} printable ASCII characters",
+            "Idempotency-Key",
+        )
+    return raw

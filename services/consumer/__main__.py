@@ -1,0 +1,3 @@
+from services.consumer.main import run
+
+run()

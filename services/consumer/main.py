@@ -1,0 +1,175 @@
+"""The consumer service: TASKQ_CHANNELS channels consume the work queue, one more consumes the
+dead queue; SIGTERM drains in-flight tasks before closing."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import signal
+import sys
+
+import uvloop
+from aio_pika.abc import AbstractChannel, AbstractQueue, AbstractRobustConnection
+from aiohttp import web
+
+from services.consumer.deadletters import DeadLetters
+from services.consumer.metrics import ConsumerMetrics
+from services.consumer.probes import create_probe_app
+from services.consumer.worker import Worker
+from shared.broker import connect, declare_topology
+from shared.config import Settings
+from shared.db import BatchWriter, check_schema
+from shared.errors import TaskqError
+from shared.logs import setup_logging
+from shared.names import Names
+
+logger = logging.getLogger(__name__)
+
+DEPTH_POLL_S = 5.0
+
+
+class Consumer:
+    """Owns the connection, the channels and their consumers."""
+
+    def __init__(self, settings: Settings, writer: BatchWriter, metrics: ConsumerMetrics) -> None:
+        self.settings = settings
+        self.writer = writer
+        self.metrics = metrics
+        self.connection: AbstractRobustConnection | None = None
+        self.channels: list[AbstractChannel] = []
+        self.consumers: list[tuple[AbstractQueue, str]] = []
+        self.worker: Worker | None = None
+        self.stopping = False
+
+    async def start(self) -> None:
+        settings = self.settings
+        self.connection = connection = await connect(settings, name="taskq-consumer")
+        connection.close_callbacks.add(lambda *_: logger.warning("broker connection lost"))
+        connection.reconnect_callbacks.add(self._reconnected)
+        # Confirms on the channel that publishes retries: a retry is scheduled only once the
+        # broker holds it, and only then is the failed delivery acked.
+        publish_channel = await connection.channel(publisher_confirms=True, on_return_raises=True)
+        self.channels.append(publish_channel)
+        topology = await declare_topology(publish_channel, settings)
+        self.worker = Worker(settings, self.writer, topology.retry_exchange, self.metrics)
+        for _ in range(settings.channels):
+            channel = await connection.channel()
+            await channel.set_qos(prefetch_count=settings.prefetch)
+            queue = (await declare_topology(channel, settings)).work_queue
+            self.channels.append(channel)
+            self.consumers.append((queue, await queue.consume(self.worker.handle)))
+        dead_channel = await connection.channel()
+        await dead_channel.set_qos(prefetch_count=settings.prefetch)
+        dead_queue = (await declare_topology(dead_channel, settings)).dead_queue
+        self.channels.append(dead_channel)
+        dead = DeadLetters(self.writer, self.metrics)
+        self.consumers.append((dead_queue, await dead_queue.consume(dead.handle)))
+        logger.info(
+            "consuming",
+            extra={
+                "queue": Names(settings.queue).work_queue,
+                "channels": settings.channels,
+                "prefetch": settings.prefetch,
+            },
+        )
+
+    def _reconnected(self, *_: object) -> None:
+        self.metrics.reconnects.inc()
+        logger.info("broker connection restored; consumers resume")
+
+    def readiness(self) -> dict[str, bool]:
+        """Ready only while really consuming: connection and every channel open."""
+        connection = self.connection
+        connected = connection is not None and not connection.is_closed
+        channels = bool(self.channels) and all(not ch.is_closed for ch in self.channels)
+        return {"broker": connected, "consuming": channels and not self.stopping}
+
+    async def poll_depths(self) -> None:
+        """Keep the queue-depth gauges current (passive declares on a channel of their own)."""
+        assert self.connection is not None
+        names = Names(self.settings.queue)
+        queues = [names.work_queue, names.dead_queue]
+        queues += [names.retry_queue(d) for d in sorted(set(self.settings.retry_delays_s))]
+        channel = await self.connection.channel()
+        while True:
+            try:
+                for name in queues:
+                    declared = await channel.declare_queue(name, passive=True)
+                    count = declared.declaration_result.message_count or 0
+                    self.metrics.queue_depth.labels(name).set(count)
+            except Exception as exc:  # the broker is away; try again next round
+                logger.debug("queue depth poll failed: %s", exc)
+            await asyncio.sleep(DEPTH_POLL_S)
+
+    async def drain(self) -> None:
+        """Stop taking deliveries, wait for those in flight (up to the grace period), close."""
+        self.stopping = True
+        for queue, tag in self.consumers:
+            with contextlib.suppress(Exception):  # a dead channel has no consumer to cancel
+                await queue.cancel(tag)
+        in_flight = set(self.worker.in_flight) if self.worker else set()
+        if in_flight:
+            logger.info("waiting for %d tasks in flight", len(in_flight))
+            _, pending = await asyncio.wait(in_flight, timeout=self.settings.shutdown_grace_s)
+            if pending:
+                # Unacked, these return to the queue when the channel closes.
+                logger.warning(
+                    "%d tasks did not finish in time; the broker will redeliver them", len(pending)
+                )
+                for task in pending:
+                    task.cancel()
+                await asyncio.gather(*pending, return_exceptions=True)
+        if self.connection is not None:
+            await self.connection.close()
+
+
+async def main(settings: Settings) -> None:
+    await asyncio.to_thread(check_schema, settings.db_path)
+    writer = BatchWriter(
+        settings.db_path, synchronous=settings.db_synchronous, linger_ms=settings.commit_linger_ms
+    )
+    await writer.start()
+    metrics = ConsumerMetrics()
+    consumer = Consumer(settings, writer, metrics)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    runner = web.AppRunner(create_probe_app(consumer.readiness, metrics), access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, settings.http_host, settings.consumer_port)
+    await site.start()
+    poller: asyncio.Task[None] | None = None
+    try:
+        await consumer.start()
+        poller = asyncio.create_task(consumer.poll_depths(), name="taskq-depth-poll")
+        await stop.wait()
+        logger.info("shutting down")
+    finally:
+        if poller is not None:
+            poller.cancel()
+        await consumer.drain()
+        await writer.close()
+        await runner.cleanup()
+    logger.info("stopped")
+
+
+def run() -> None:
+    """Console entry point."""
+    try:
+        settings = Settings.from_env(os.environ)
+    except TaskqError as exc:
+        print(f"taskq-consumer: {exc}", file=sys.stderr)
+        sys.exit(2)
+    setup_logging("consumer", settings.log_level)
+    try:
+        uvloop.run(main(settings))
+    except TaskqError as exc:
+        logger.error("%s", exc)
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    run()

@@ -1,0 +1,136 @@
+"""Handling one delivery of the work queue: claim, run, record, and only then acknowledge."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+
+from aio_pika.abc import AbstractExchange, AbstractIncomingMessage
+
+from services.consumer import store
+from services.consumer.delivery import settle
+from services.consumer.metrics import ConsumerMetrics
+from shared.actions import ActionContext, ActionFailed, registry
+from shared.broker import publish_confirmed, task_message
+from shared.clock import now_ms
+from shared.config import Settings
+from shared.db import BatchWriter
+from shared.errors import InvalidMessageError, PublishError
+from shared.logs import current_task_id
+from shared.models import Envelope
+from shared.names import Names
+
+logger = logging.getLogger(__name__)
+
+MAX_ERROR_LENGTH = 2000
+
+
+class Worker:
+    def __init__(
+        self,
+        settings: Settings,
+        writer: BatchWriter,
+        retry_exchange: AbstractExchange,
+        metrics: ConsumerMetrics,
+    ) -> None:
+        self._settings = settings
+        self._writer = writer
+        self._retry_exchange = retry_exchange
+        self._metrics = metrics
+        self._names = Names(settings.queue)
+        self.in_flight: set[asyncio.Task[object]] = set()
+
+    async def handle(self, message: AbstractIncomingMessage) -> None:
+        """The consume callback; aio-pika runs one of these per delivery, concurrently."""
+        task = asyncio.current_task()
+        assert task is not None
+        self.in_flight.add(task)
+        self._metrics.in_flight.inc()
+        try:
+            await self._handle(message)
+        except Exception:  # the edge: never let one delivery take the consumer down
+            logger.exception("delivery failed; returning it to the queue")
+            await settle(message.nack(requeue=True))
+        finally:
+            self._metrics.in_flight.dec()
+            self.in_flight.discard(task)
+            current_task_id.set(None)
+
+    async def _handle(self, message: AbstractIncomingMessage) -> None:
+        try:
+            envelope = Envelope.decode(message.body)
+        except InvalidMessageError as exc:
+            logger.error("poison message sent to the dead-letter exchange: %s", exc)
+            self._metrics.poison.inc()
+            await settle(message.reject(requeue=False))
+            return
+        current_task_id.set(envelope.id)
+        claim = await self._writer.run(store.claim(envelope.id, now_ms()))
+        if not claim.claimed:
+            why = "unknown" if claim.status is None else "duplicate"
+            # unknown: the API withdrew the task after its publish failed (answered 503);
+            # duplicate: the task is final already, this is a redelivery or an outbox resend.
+            logger.info("skipping delivery (%s task)", why, extra={"status": claim.status})
+            self._metrics.skipped.labels(why).inc()
+            await settle(message.ack())
+            return
+        assert claim.data is not None
+        started = time.perf_counter()
+        if self._settings.work_delay_ms:
+            await asyncio.sleep(self._settings.work_delay_ms / 1000)
+        action = registry.get(claim.action)
+        try:
+            result = await action.run(claim.data, ActionContext(envelope.id, claim.attempts))
+        except Exception as exc:  # an action's failure is the task's, not ours
+            await self._failed(message, envelope, claim, _describe(exc))
+        else:
+            await self._writer.run(store.complete(envelope.id, result, now_ms()))
+            await settle(message.ack())
+            self._metrics.processed.labels(claim.action, "completed").inc()
+            logger.debug("task completed", extra={"attempt": claim.attempts})
+        self._metrics.duration.labels(claim.action).observe(time.perf_counter() - started)
+
+    async def _failed(
+        self, message: AbstractIncomingMessage, envelope: Envelope, claim: store.Claim, error: str
+    ) -> None:
+        settings = self._settings
+        if claim.attempts < settings.max_attempts:
+            delay = settings.retry_delay_s(claim.attempts)
+            await self._writer.run(store.retrying(envelope.id, error))
+            queue = self._names.retry_queue(delay)
+            try:
+                await publish_confirmed(
+                    self._retry_exchange,
+                    task_message(message.body, envelope.id, claim.attempts),
+                    queue,
+                    settings.publish_timeout_s,
+                )
+            except PublishError as exc:
+                # Not acked, so the broker still holds the delivery and will offer it again.
+                logger.warning("could not schedule the retry: %s", exc)
+                await settle(message.nack(requeue=True))
+                return
+            await settle(message.ack())
+            self._metrics.retries.inc()
+            self._metrics.processed.labels(claim.action, "retried").inc()
+            logger.info(
+                "attempt failed, retrying in %gs",
+                delay,
+                extra={"attempt": claim.attempts, "error": error},
+            )
+            return
+        await self._writer.run(store.fail(envelope.id, error, now_ms()))
+        # Rejected without requeue, the message dead-letters to <queue>.dlx → <queue>.dead.
+        await settle(message.reject(requeue=False))
+        self._metrics.processed.labels(claim.action, "failed").inc()
+        logger.warning("task failed", extra={"attempt": claim.attempts, "error": error})
+
+
+def _describe(exc: Exception) -> str:
+    # ActionFailed carries the action's own words; anything else is named by its type.
+    if isinstance(exc, ActionFailed):
+        text = str(exc)
+    else:
+        text = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+    return text[:MAX_ERROR_LENGTH]

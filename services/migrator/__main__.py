@@ -1,0 +1,3 @@
+from services.migrator.main import run
+
+run()

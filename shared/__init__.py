@@ -1,0 +1,1 @@
+"""taskq's internal library: settings, wire names, topology, storage and models shared by services."""

@@ -1,0 +1,155 @@
+"""The broker topology, declared by one function, and the helpers every service connects with."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from typing import Any
+
+import aio_pika
+from aio_pika.abc import (
+    AbstractChannel,
+    AbstractExchange,
+    AbstractQueue,
+    AbstractRobustConnection,
+)
+
+from shared.config import Settings
+from shared.errors import PublishError, TaskqError
+from shared.names import CONTENT_TYPE, HEADER_ATTEMPT, Names
+
+logger = logging.getLogger(__name__)
+
+
+def work_queue_arguments(settings: Settings) -> dict[str, Any]:
+    """The `x-*` arguments of the work queue: quorum, bounded redelivery, safe dead-lettering."""
+    names = Names(settings.queue)
+    return {
+        "x-queue-type": "quorum",
+        "x-dead-letter-exchange": names.dlx,
+        "x-delivery-limit": settings.delivery_limit,
+        # at-least-once dead-lettering: the broker keeps a message until the DLX target confirms
+        # it, so a failed task cannot vanish between the work queue and the dead queue.
+        "x-dead-letter-strategy": "at-least-once",
+        "x-overflow": "reject-publish",
+    }
+
+
+def retry_queue_arguments(settings: Settings, delay_s: float) -> dict[str, Any]:
+    """A retry queue holds messages for `delay_s`, then dead-letters them back to the work queue."""
+    names = Names(settings.queue)
+    return {
+        "x-queue-type": "quorum",
+        "x-message-ttl": round(delay_s * 1000),
+        "x-dead-letter-exchange": names.exchange,
+        "x-dead-letter-routing-key": names.routing_key,
+        "x-dead-letter-strategy": "at-least-once",
+        "x-overflow": "reject-publish",
+    }
+
+
+def dead_queue_arguments() -> dict[str, Any]:
+    """The dead queue is replicated like the others; nothing dead-letters out of it."""
+    return {"x-queue-type": "quorum"}
+
+
+class Topology:
+    """Handles to the declared exchanges and queues on one channel."""
+
+    def __init__(
+        self,
+        exchange: AbstractExchange,
+        work_queue: AbstractQueue,
+        retry_exchange: AbstractExchange,
+        dead_queue: AbstractQueue,
+        retry_queues: dict[str, AbstractQueue],
+    ) -> None:
+        self.exchange = exchange
+        self.work_queue = work_queue
+        self.retry_exchange = retry_exchange
+        self.dead_queue = dead_queue
+        self.retry_queues = retry_queues
+
+
+async def declare_topology(channel: AbstractChannel, settings: Settings) -> Topology:
+    """Declare (idempotently) every exchange, queue and binding taskq uses; return handles."""
+    names = Names(settings.queue)
+    durable = aio_pika.ExchangeType.DIRECT
+    exchange = await channel.declare_exchange(names.exchange, durable, durable=True)
+    dlx = await channel.declare_exchange(names.dlx, aio_pika.ExchangeType.FANOUT, durable=True)
+    retry_exchange = await channel.declare_exchange(names.retry_exchange, durable, durable=True)
+
+    work_queue = await channel.declare_queue(
+        names.work_queue, durable=True, arguments=work_queue_arguments(settings)
+    )
+    await work_queue.bind(exchange, routing_key=names.routing_key)
+
+    dead_queue = await channel.declare_queue(
+        names.dead_queue, durable=True, arguments=dead_queue_arguments()
+    )
+    await dead_queue.bind(dlx, routing_key="")
+
+    retry_queues: dict[str, AbstractQueue] = {}
+    for delay in sorted(set(settings.retry_delays_s)):
+        name = names.retry_queue(delay)
+        queue = await channel.declare_queue(
+            name, durable=True, arguments=retry_queue_arguments(settings, delay)
+        )
+        await queue.bind(retry_exchange, routing_key=name)
+        retry_queues[name] = queue
+    return Topology(exchange, work_queue, retry_exchange, dead_queue, retry_queues)
+
+
+async def connect(settings: Settings, *, name: str) -> AbstractRobustConnection:
+    """Connect robustly, retrying until TASKQ_STARTUP_TIMEOUT_S runs out."""
+    deadline = time.monotonic() + settings.startup_timeout_s
+    delay = 0.2
+    while True:
+        try:
+            return await aio_pika.connect_robust(
+                settings.amqp_url, client_properties={"connection_name": name}, timeout=5
+            )
+        except (TimeoutError, OSError, aio_pika.exceptions.AMQPError) as exc:
+            if time.monotonic() + delay > deadline:
+                raise TaskqError(
+                    f"broker unreachable at {redact(settings.amqp_url)} after "
+                    f"{settings.startup_timeout_s:g}s: {exc or type(exc).__name__}"
+                ) from exc
+            logger.info("waiting for the broker", extra={"error": str(exc)})
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 2.0)
+
+
+def redact(url: str) -> str:
+    """The URL without its password, for log lines and error messages."""
+    scheme, sep, rest = url.partition("://")
+    creds, at, host = rest.rpartition("@")
+    if not at:
+        return url
+    user = creds.split(":", 1)[0]
+    return f"{scheme}{sep}{user}:***@{host}"
+
+
+def task_message(body: bytes, task_id: str, attempt: int) -> aio_pika.Message:
+    """A persistent JSON message carrying one task."""
+    return aio_pika.Message(
+        body,
+        content_type=CONTENT_TYPE,
+        delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
+        message_id=task_id,
+        headers={HEADER_ATTEMPT: attempt},
+    )
+
+
+async def publish_confirmed(
+    exchange: AbstractExchange, message: aio_pika.Message, routing_key: str, wait_s: float
+) -> None:
+    """Publish mandatory and wait for the broker's confirm; raise PublishError otherwise."""
+    try:
+        async with asyncio.timeout(wait_s):
+            await exchange.publish(message, routing_key, mandatory=True)
+    except TimeoutError as exc:
+        raise PublishError(f"no confirm from the broker within {wait_s:g}s") from exc
+    except (aio_pika.exceptions.AMQPError, ConnectionError, RuntimeError) as exc:
+        raise PublishError(f"{type(exc).__name__}: {exc}") from exc

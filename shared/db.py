@@ -1,0 +1,179 @@
+"""SQLite access: connection settings, the schema-version gate and the group-commit writer."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import sqlite3
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any, TypeVar
+
+import aiosqlite
+
+from shared.errors import SchemaMissingError
+
+logger = logging.getLogger(__name__)
+
+# The migration this code was written against; services refuse to start on an older database.
+SCHEMA_VERSION = 1
+BUSY_TIMEOUT_MS = 10_000
+
+T = TypeVar("T")
+WriteOp = Callable[[sqlite3.Connection], T]
+
+
+def configure(conn: sqlite3.Connection, synchronous: str = "NORMAL") -> None:
+    """Per-connection pragmas; WAL itself is persistent and set by the migrator."""
+    conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+    conn.execute(f"PRAGMA synchronous = {synchronous}")
+    conn.execute("PRAGMA foreign_keys = ON")
+
+
+def schema_version(conn: sqlite3.Connection) -> int:
+    """The highest applied migration, 0 when the database was never migrated."""
+    row = conn.execute(
+        "SELECT name FROM sqlite_master WHERE type = 'table' AND name = 'schema_migrations'"
+    ).fetchone()
+    if row is None:
+        return 0
+    (version,) = conn.execute("SELECT COALESCE(MAX(version), 0) FROM schema_migrations").fetchone()
+    return int(version)
+
+
+def check_schema(path: str) -> None:
+    """Raise SchemaMissingError unless the migrator has brought `path` to SCHEMA_VERSION."""
+    if not Path(path).exists():
+        raise SchemaMissingError(f"database {path} does not exist: run the migrator first")
+    conn = sqlite3.connect(path, timeout=BUSY_TIMEOUT_MS / 1000)
+    try:
+        version = schema_version(conn)
+    finally:
+        conn.close()
+    if version < SCHEMA_VERSION:
+        raise SchemaMissingError(
+            f"database {path} is at schema version {version}, this code needs {SCHEMA_VERSION}:"
+            " run the migrator first"
+        )
+
+
+async def open_reader(path: str) -> aiosqlite.Connection:
+    """An aiosqlite connection for queries; rows come back as sqlite3.Row."""
+    conn = await aiosqlite.connect(path, timeout=BUSY_TIMEOUT_MS / 1000)
+    conn.row_factory = sqlite3.Row
+    await conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+    await conn.execute("PRAGMA query_only = ON")
+    return conn
+
+
+class BatchWriter:
+    """Group commit: write operations queue up and run together, one transaction per batch.
+
+    Each operation is a plain function of a sqlite3 connection. A whole batch runs in one hop
+    to a dedicated thread, so the event loop pays one context switch per commit rather than one
+    per statement, and callers learn their result only after the commit is durable.
+    """
+
+    def __init__(self, path: str, *, synchronous: str = "NORMAL", linger_ms: int = 0) -> None:
+        self._path = path
+        self._synchronous = synchronous
+        self._linger = linger_ms / 1000
+        self._pending: list[tuple[WriteOp[Any], asyncio.Future[Any]]] = []
+        self._wakeup = asyncio.Event()
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="taskq-writer")
+        self._conn: sqlite3.Connection | None = None
+        self._task: asyncio.Task[None] | None = None
+        self._closing = False
+        self.batches = 0
+        self.operations = 0
+
+    async def start(self) -> None:
+        """Open the connection on the writer thread and start the commit loop."""
+        loop = asyncio.get_running_loop()
+        self._conn = await loop.run_in_executor(self._executor, self._connect)
+        self._task = asyncio.create_task(self._run(), name="taskq-batch-writer")
+
+    def _connect(self) -> sqlite3.Connection:
+        conn = sqlite3.connect(
+            self._path,
+            timeout=BUSY_TIMEOUT_MS / 1000,
+            isolation_level=None,
+            check_same_thread=False,
+        )
+        configure(conn, self._synchronous)
+        return conn
+
+    async def run(self, op: WriteOp[T]) -> T:
+        """Queue `op`, wait until its batch has committed, and return what it returned."""
+        if self._closing:
+            raise RuntimeError("the database writer is closed")
+        future: asyncio.Future[T] = asyncio.get_running_loop().create_future()
+        self._pending.append((op, future))
+        self._wakeup.set()
+        return await future
+
+    async def _run(self) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            if not self._pending:
+                if self._closing:
+                    return
+                self._wakeup.clear()
+                await self._wakeup.wait()
+                if self._linger:
+                    await asyncio.sleep(self._linger)
+            # Whatever queued while the previous batch committed goes into this one.
+            batch, self._pending = self._pending, []
+            try:
+                outcomes = await loop.run_in_executor(self._executor, self._apply, batch)
+            except Exception as exc:  # the commit failed: every caller in the batch learns it
+                logger.exception("database batch failed")
+                for _, future in batch:
+                    if not future.done():
+                        future.set_exception(exc)
+                continue
+            for (_, future), (ok, value) in zip(batch, outcomes, strict=True):
+                if future.done():  # the caller was cancelled; its write still happened
+                    continue
+                if ok:
+                    future.set_result(value)
+                else:
+                    future.set_exception(value)
+
+    def _apply(
+        self, batch: list[tuple[WriteOp[Any], asyncio.Future[Any]]]
+    ) -> list[tuple[bool, Any]]:
+        conn = self._conn
+        assert conn is not None
+        outcomes: list[tuple[bool, Any]] = []
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            for op, _ in batch:
+                conn.execute("SAVEPOINT op")
+                try:
+                    outcomes.append((True, op(conn)))
+                    conn.execute("RELEASE op")
+                except sqlite3.Error as exc:
+                    # One bad statement must not undo its neighbours' writes.
+                    conn.execute("ROLLBACK TO op")
+                    conn.execute("RELEASE op")
+                    outcomes.append((False, exc))
+            conn.execute("COMMIT")
+        except BaseException:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise
+        self.batches += 1
+        self.operations += len(batch)
+        return outcomes
+
+    async def close(self) -> None:
+        """Commit what is queued, then close the connection and the thread."""
+        self._closing = True
+        self._wakeup.set()
+        if self._task is not None:
+            await self._task
+        if self._conn is not None:
+            await asyncio.get_running_loop().run_in_executor(self._executor, self._conn.close)
+        self._executor.shutdown(wait=True)
