@@ -1,0 +1,87 @@
+"""Fixtures: a real broker (its own vhost), settings per test, and real service processes."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import aio_pika
+import pytest
+
+from shared.broker import declare_topology
+from shared.config import Settings
+from tests.support.broker import Broker, test_broker
+from tests.support.processes import Stack, free_port
+
+
+@pytest.fixture(scope="session")
+def broker() -> Iterator[Broker]:
+    """The broker for integration tests, isolated in a vhost deleted after the run.
+
+    Without one, the tests that need it are skipped locally, but fail when CI is set.
+    """
+    with test_broker() as found:
+        if found is None:
+            message = (
+                "no RabbitMQ for integration tests: set TASKQ_TEST_AMQP_URL "
+                "(e.g. amqp://guest:guest@127.0.0.1:5672/) or run Docker"
+            )
+            if os.environ.get("CI"):
+                pytest.fail(message)
+            pytest.skip(message)
+        yield found
+
+
+@pytest.fixture
+def settings(broker: Broker, tmp_path: Path) -> Settings:
+    """Settings of one test: its own queue names, database file and ports."""
+    return Settings(
+        amqp_url=broker.amqp_url,
+        db_path=str(tmp_path / "tasks.db"),
+        http_host="127.0.0.1",
+        http_port=free_port(),
+        consumer_port=free_port(),
+        queue=f"t{uuid.uuid4().hex[:10]}",
+        work_delay_ms=0,
+        startup_timeout_s=15,
+        retry_delays_s=(0.2, 0.4),
+        shutdown_grace_s=10,
+        orphan_age_s=30,
+    )
+
+
+@pytest.fixture
+def settings_with():
+    """`settings_with(settings, work_delay_ms=...)`: a modified copy."""
+    return dataclasses.replace
+
+
+@pytest.fixture
+def stack(settings: Settings, tmp_path: Path) -> Iterator[Stack]:
+    """Starts real service processes on demand; stops all of them, even when the test fails."""
+    log_dir = tmp_path / "logs"
+    log_dir.mkdir()
+    started = Stack(settings, log_dir)
+    try:
+        yield started
+    finally:
+        started.stop_all()
+
+
+@pytest.fixture
+async def amqp(settings: Settings) -> AsyncIterator[aio_pika.abc.AbstractRobustConnection]:
+    """A direct connection to the test vhost, for inspecting or poisoning queues."""
+    connection = await aio_pika.connect_robust(settings.amqp_url)
+    try:
+        yield connection
+    finally:
+        await connection.close()
+
+
+@pytest.fixture
+async def topology(settings: Settings, amqp: aio_pika.abc.AbstractRobustConnection):
+    channel = await amqp.channel()
+    return await declare_topology(channel, settings)

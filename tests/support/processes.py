@@ -1,0 +1,141 @@
+"""Running the real services as subprocesses, and stopping them whatever happens."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import fields
+from pathlib import Path
+
+import httpx
+
+from shared.config import VARIABLES, Settings
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def settings_env(settings: Settings) -> dict[str, str]:
+    """The environment that makes a service build exactly `settings`."""
+    by_field = {field: var for var, field in VARIABLES.items()}
+    env: dict[str, str] = {}
+    for f in fields(settings):
+        value = getattr(settings, f.name)
+        if value is None:
+            continue
+        if isinstance(value, tuple):
+            value = ",".join(f"{v:g}" for v in value)
+        env[by_field[f.name]] = str(value)
+    return env
+
+
+class ServiceProcess:
+    """One service (`api`, `consumer`, `migrator`) running as `python -m services.<name>`."""
+
+    def __init__(self, name: str, settings: Settings, log_dir: Path, **extra_env: str) -> None:
+        self.name = name
+        self.settings = settings
+        self.log_path = log_dir / f"{name}-{time.monotonic_ns()}.log"
+        env = {k: v for k, v in os.environ.items() if not k.startswith("TASKQ_")}
+        env.update(settings_env(settings))
+        env.update(extra_env)
+        env["PYTHONUNBUFFERED"] = "1"
+        self._log = self.log_path.open("wb")
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", f"services.{name}"],
+            cwd=ROOT,
+            env=env,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+        )
+
+    @property
+    def pid(self) -> int:
+        return self.proc.pid
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    def wait_ready(self, url: str, timeout: float = 30) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"{self.name} exited with {self.proc.returncode}:\n{self.log()}")
+            try:
+                if httpx.get(url, timeout=1).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.1)
+        raise RuntimeError(f"{self.name} not ready at {url} after {timeout}s:\n{self.log()}")
+
+    def wait(self, timeout: float = 60) -> int:
+        return self.proc.wait(timeout)
+
+    def terminate(self, timeout: float = 40) -> int | None:
+        """SIGTERM, then SIGKILL if it does not stop in time; returns the exit code."""
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(10)
+        self._log.close()
+        return self.proc.returncode
+
+    def kill(self) -> None:
+        """kill -9: no chance to clean up."""
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGKILL)
+            self.proc.wait(10)
+        self._log.close()
+
+
+class Stack:
+    """A factory of service processes that stops every one it started, newest first."""
+
+    def __init__(self, settings: Settings, log_dir: Path) -> None:
+        self.settings = settings
+        self.log_dir = log_dir
+        self.started: list[ServiceProcess] = []
+
+    def migrate(self, **extra_env: str) -> ServiceProcess:
+        proc = ServiceProcess("migrator", self.settings, self.log_dir, **extra_env)
+        self.started.append(proc)
+        code = proc.wait(120)
+        assert code == 0, f"migrator exited {code}:\n{proc.log()}"
+        return proc
+
+    def api(self, settings: Settings | None = None, **extra_env: str) -> ServiceProcess:
+        settings = settings or self.settings
+        proc = ServiceProcess("api", settings, self.log_dir, **extra_env)
+        self.started.append(proc)
+        proc.wait_ready(f"http://127.0.0.1:{settings.http_port}/readyz")
+        return proc
+
+    def consumer(self, settings: Settings | None = None, **extra_env: str) -> ServiceProcess:
+        settings = settings or self.settings
+        proc = ServiceProcess("consumer", settings, self.log_dir, **extra_env)
+        self.started.append(proc)
+        proc.wait_ready(f"http://127.0.0.1:{settings.consumer_port}/readyz")
+        return proc
+
+    def api_url(self) -> str:
+        return f"http://127.0.0.1:{self.settings.http_port}"
+
+    def stop_all(self) -> None:
+        for proc in reversed(self.started):
+            try:
+                proc.terminate()
+            except Exception:  # keep stopping the others
+                proc.kill()
