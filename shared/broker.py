@@ -21,6 +21,8 @@ from shared.names import CONTENT_TYPE, HEADER_ATTEMPT, Names
 
 logger = logging.getLogger(__name__)
 
+RECONNECT_INTERVAL_S = 1.0
+
 
 def work_queue_arguments(settings: Settings) -> dict[str, Any]:
     """The `x-*` arguments of the work queue: quorum, bounded redelivery, safe dead-lettering."""
@@ -108,7 +110,11 @@ async def connect(settings: Settings, *, name: str) -> AbstractRobustConnection:
     while True:
         try:
             return await aio_pika.connect_robust(
-                settings.amqp_url, client_properties={"connection_name": name}, timeout=5
+                settings.amqp_url,
+                client_properties={"connection_name": name},
+                timeout=5,
+                # aio-pika waits 5 s between reconnects by default: 5 s of 503s after a blip.
+                reconnect_interval=RECONNECT_INTERVAL_S,
             )
         except (TimeoutError, OSError, aio_pika.exceptions.AMQPError) as exc:
             if time.monotonic() + delay > deadline:
