@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from typing import Any
 
@@ -38,8 +39,19 @@ class DeadLetters:
     def __init__(self, writer: BatchWriter, metrics: ConsumerMetrics) -> None:
         self._writer = writer
         self._metrics = metrics
+        self.in_flight: set[asyncio.Task[object]] = set()
 
     async def handle(self, message: AbstractIncomingMessage) -> None:
+        """The consume callback of the dead queue; shutdown waits for these like for tasks."""
+        task = asyncio.current_task()
+        assert task is not None
+        self.in_flight.add(task)
+        try:
+            await self._handle(message)
+        finally:
+            self.in_flight.discard(task)
+
+    async def _handle(self, message: AbstractIncomingMessage) -> None:
         reason = death_reason(message.headers)
         body = message.body[:MAX_KEPT_BODY].decode("utf-8", errors="replace")
         task_id: str | None

@@ -41,6 +41,7 @@ class Consumer:
         self.channels: list[AbstractChannel] = []
         self.consumers: list[tuple[AbstractQueue, str]] = []
         self.worker: Worker | None = None
+        self.dead_letters: DeadLetters | None = None
         self.stopping = False
 
     async def start(self) -> None:
@@ -64,7 +65,7 @@ class Consumer:
         await dead_channel.set_qos(prefetch_count=settings.prefetch)
         dead_queue = (await declare_topology(dead_channel, settings)).dead_queue
         self.channels.append(dead_channel)
-        dead = DeadLetters(self.writer, self.metrics)
+        self.dead_letters = dead = DeadLetters(self.writer, self.metrics)
         self.consumers.append((dead_queue, await dead_queue.consume(dead.handle)))
         logger.info(
             "consuming",
@@ -109,7 +110,11 @@ class Consumer:
         for queue, tag in self.consumers:
             with contextlib.suppress(Exception):  # a dead channel has no consumer to cancel
                 await queue.cancel(tag)
-        in_flight = set(self.worker.in_flight) if self.worker else set()
+        in_flight: set[asyncio.Task[object]] = set()
+        if self.worker is not None:
+            in_flight |= self.worker.in_flight
+        if self.dead_letters is not None:
+            in_flight |= self.dead_letters.in_flight
         if in_flight:
             logger.info("waiting for %d tasks in flight", len(in_flight))
             _, pending = await asyncio.wait(in_flight, timeout=self.settings.shutdown_grace_s)
