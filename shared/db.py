@@ -154,8 +154,9 @@ class BatchWriter:
                 try:
                     outcomes.append((True, op(conn)))
                     conn.execute("RELEASE op")
-                except sqlite3.Error as exc:
-                    # One bad statement must not undo its neighbours' writes.
+                except Exception as exc:
+                    # One bad op must not undo its neighbours' writes, whether SQLite refused
+                    # it or the op itself raised (store.KeyReused, say): only its caller learns.
                     conn.execute("ROLLBACK TO op")
                     conn.execute("RELEASE op")
                     outcomes.append((False, exc))
