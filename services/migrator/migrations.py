@@ -83,8 +83,10 @@ def _statements(sql: str) -> list[str]:
     """Split a script into statements, so they run inside our transaction (executescript
     would commit first)."""
     statements, buffer = [], ""
-    for line in sql.splitlines(keepends=True):
-        buffer += line
+    # Cut after every `;`, not every line: two statements may share a line, and sqlite3 runs
+    # only one per execute(). A `;` inside a string, comment or trigger leaves it incomplete.
+    for piece in re.split(r"(?<=;)", sql):
+        buffer += piece
         if sqlite3.complete_statement(buffer):
             if buffer.strip():
                 statements.append(buffer.strip())
