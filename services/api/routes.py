@@ -6,6 +6,7 @@ from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from services.api import views
+from services.api.docs import setup_docs
 from services.api.keys import metrics_key
 
 
@@ -24,3 +25,4 @@ def setup_routes(app: web.Application) -> None:
     app.router.add_get("/healthz", views.healthz)
     app.router.add_get("/readyz", views.readyz)
     app.router.add_get("/metrics", metrics)
+    setup_docs(app)

@@ -1,0 +1,408 @@
+"""The API's OpenAPI 3.1 document, built from the same limits and statuses the code enforces.
+
+tests/api/test_openapi.py keeps it in step with the route table, and the schemathesis test
+checks every live response against it.
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+from services.api.validation import DEFAULT_LIMIT, MAX_ACTION_LENGTH, MAX_KEY_LENGTH, MAX_LIMIT
+from shared.names import Status
+
+Schema = dict[str, Any]
+
+UUID_PATTERN = "^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$"
+JSON = "application/json"
+
+
+def ref(name: str) -> Schema:
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+def nullable(schema: Schema) -> Schema:
+    return {**schema, "type": [schema["type"], "null"]}
+
+
+def closed(required: list[str], **properties: Schema) -> Schema:
+    """An object schema that names every property the API sends."""
+    return {
+        "type": "object",
+        "required": required,
+        "properties": properties,
+        "additionalProperties": False,
+    }
+
+
+def json_body(schema: Schema, description: str, headers: Schema | None = None) -> Schema:
+    response: Schema = {"description": description, "content": {JSON: {"schema": schema}}}
+    if headers:
+        response["headers"] = headers
+    return response
+
+
+def error(description: str, headers: Schema | None = None) -> Schema:
+    return json_body(ref("Error"), description, headers)
+
+
+def header(description: str, schema: Schema | None = None) -> Schema:
+    return {"description": description, "schema": schema or {"type": "string"}}
+
+
+ACTION = {
+    "type": "string",
+    "minLength": 1,
+    "maxLength": MAX_ACTION_LENGTH,
+    "pattern": r"\S",
+    "description": "An action name: any name runs (unknown ones are only marked processed).",
+}
+TIMESTAMP = {"type": "string", "format": "date-time"}
+STATUS = {"type": "string", "enum": [s.value for s in Status]}
+
+SCHEMAS: dict[str, Schema] = {
+    "Status": STATUS,
+    "Task": closed(
+        [
+            "id",
+            "action",
+            "data",
+            "status",
+            "result",
+            "error",
+            "attempts",
+            "created_at",
+            "started_at",
+            "processed_at",
+        ],
+        id={"type": "string", "format": "uuid"},
+        action={"type": "string"},
+        data={"type": "object"},
+        status=ref("Status"),
+        result=nullable({"type": "object", "description": "What the action returned."}),
+        error=nullable({"type": "string", "description": "Why the last attempt failed."}),
+        attempts={"type": "integer", "minimum": 0},
+        created_at=TIMESTAMP,
+        started_at=nullable(TIMESTAMP),
+        processed_at=nullable(TIMESTAMP),
+    ),
+    "NewTask": closed(
+        ["action"],
+        action=ACTION,
+        data={
+            "type": ["object", "null"],
+            "default": {},
+            "description": "The action's input; each action may refuse data it cannot use (422).",
+        },
+    ),
+    "Accepted": closed(
+        ["id", "status"],
+        id={"type": "string", "format": "uuid"},
+        status=ref("Status"),
+    ),
+    "TaskPage": closed(
+        ["tasks", "count", "next_cursor"],
+        tasks={"type": "array", "items": ref("Task")},
+        count={"type": "integer", "minimum": 0},
+        next_cursor=nullable(
+            {"type": "string", "description": "Pass as `cursor` for the next page."}
+        ),
+    ),
+    "Replayed": closed(
+        ["retried", "more"],
+        retried={"type": "integer", "minimum": 0, "description": "Failed tasks queued again."},
+        more={"type": "boolean", "description": "More failed tasks are left: call again."},
+    ),
+    "Stats": closed(
+        ["counts", "total", "queues", "completed_per_minute"],
+        counts=closed(
+            [s.value for s in Status],
+            **{s.value: {"type": "integer", "minimum": 0} for s in Status},
+        ),
+        total={"type": "integer", "minimum": 0},
+        queues={
+            "type": ["object", "null"],
+            "additionalProperties": {"type": "integer", "minimum": 0},
+            "description": "Messages ready per queue (work, retry, dead); null without a broker.",
+        },
+        completed_per_minute={
+            "type": "array",
+            "minItems": 60,
+            "maxItems": 60,
+            "description": "The last hour, oldest minute first, the current minute last.",
+            "items": closed(
+                ["minute", "count"],
+                minute=TIMESTAMP,
+                count={"type": "integer", "minimum": 0},
+            ),
+        },
+    ),
+    "Health": closed(["status"], status={"type": "string", "enum": ["ok"]}),
+    "Readiness": closed(
+        ["status", "broker", "database"],
+        status={"type": "string", "enum": ["ready", "not ready"]},
+        broker={"type": "boolean"},
+        database={"type": "boolean"},
+    ),
+    "Error": closed(
+        ["error"],
+        error={"type": "string"},
+        field={"type": "string", "description": "The input at fault, when there is one."},
+    ),
+}
+
+LOCATION = {"Location": header("The task's URL.")}
+RETRY_AFTER = {"Retry-After": header("Seconds to wait before trying again.")}
+
+RESPONSES: dict[str, Schema] = {
+    "BadRequest": error("The request is malformed; `error` says how."),
+    "Unauthorized": error(
+        "TASKQ_API_TOKEN is set and no valid `Authorization: Bearer` was sent.",
+        {"WWW-Authenticate": header("Always `Bearer`.")},
+    ),
+    "NotFound": error("No task has this id."),
+    "NotQueued": error("The broker did not confirm the publish; nothing was queued.", RETRY_AFTER),
+}
+
+PARAMETERS: dict[str, Schema] = {
+    "TaskId": {
+        "name": "task_id",
+        "in": "path",
+        "required": True,
+        "schema": {"type": "string", "format": "uuid", "pattern": UUID_PATTERN},
+    },
+}
+
+
+def responses(**by_status: Schema) -> Schema:
+    return {status.removeprefix("s"): response for status, response in by_status.items()}
+
+
+def use(name: str) -> Schema:
+    return {"$ref": f"#/components/responses/{name}"}
+
+
+def query(name: str, schema: Schema, description: str) -> Schema:
+    return {
+        "name": name,
+        "in": "query",
+        "required": False,
+        "schema": schema,
+        "description": description,
+    }
+
+
+TASK_LINKS = {
+    "GetTask": {"operationId": "getTask", "parameters": {"task_id": "$response.body#/id"}},
+    "RetryTask": {"operationId": "retryTask", "parameters": {"task_id": "$response.body#/id"}},
+}
+ACTION_FILTER = {"type": "string", "maxLength": MAX_ACTION_LENGTH}
+
+PATHS: dict[str, Schema] = {
+    "/tasks": {
+        "post": {
+            "operationId": "createTask",
+            "tags": ["tasks"],
+            "summary": "Submit a task",
+            "description": "Stores the task, publishes it with a broker confirm, then answers 202. "
+            "With an Idempotency-Key, a repeat of the same request answers the first task.",
+            "parameters": [
+                {
+                    "name": "Idempotency-Key",
+                    "in": "header",
+                    "required": False,
+                    "schema": {
+                        "type": "string",
+                        "minLength": 1,
+                        "maxLength": MAX_KEY_LENGTH,
+                        "pattern": "^[ -~]+$",
+                    },
+                    "description": "Printable ASCII; the same key and body give the same task.",
+                }
+            ],
+            "requestBody": {"required": True, "content": {JSON: {"schema": ref("NewTask")}}},
+            "responses": responses(
+                s202={
+                    **json_body(
+                        ref("Accepted"),
+                        "Queued (or, for a repeated Idempotency-Key, the task it named).",
+                        {
+                            **LOCATION,
+                            "Idempotent-Replayed": header(
+                                "`true` when an earlier request with this key made the task."
+                            ),
+                        },
+                    ),
+                    "links": TASK_LINKS,
+                },
+                s400=use("BadRequest"),
+                s401=use("Unauthorized"),
+                s413=error("The body is over 1 MiB."),
+                s415=error("Content-Type is not application/json."),
+                s422=error(
+                    "The action refuses the data (`field` names it), or the Idempotency-Key "
+                    "was used with another body."
+                ),
+                s503=use("NotQueued"),
+            ),
+        },
+        "get": {
+            "operationId": "listTasks",
+            "tags": ["tasks"],
+            "summary": "List tasks, newest first",
+            "parameters": [
+                query("status", ref("Status"), "Only tasks in this status."),
+                query("action", ACTION_FILTER, "Only tasks of this action."),
+                query(
+                    "limit",
+                    {
+                        "type": "integer",
+                        "minimum": 1,
+                        "maximum": MAX_LIMIT,
+                        "default": DEFAULT_LIMIT,
+                    },
+                    "Page size.",
+                ),
+                query("cursor", {"type": "string"}, "`next_cursor` of the previous page."),
+            ],
+            "responses": responses(
+                s200=json_body(ref("TaskPage"), "A page of tasks."),
+                s400=use("BadRequest"),
+                s401=use("Unauthorized"),
+            ),
+        },
+    },
+    "/tasks/retry": {
+        "post": {
+            "operationId": "retryFailedTasks",
+            "tags": ["tasks"],
+            "summary": "Put failed tasks back in the queue",
+            "description": "Replays up to 10 000 failed tasks (oldest first) with fresh attempts.",
+            "parameters": [
+                query(
+                    "status",
+                    {"type": "string", "enum": ["failed"], "default": "failed"},
+                    "Only failed tasks can be retried.",
+                ),
+                query("action", ACTION_FILTER, "Only failed tasks of this action."),
+            ],
+            "responses": responses(
+                s202=json_body(ref("Replayed"), "The failed tasks are queued again."),
+                s400=use("BadRequest"),
+                s401=use("Unauthorized"),
+                s503=use("NotQueued"),
+            ),
+        },
+    },
+    "/tasks/{task_id}": {
+        "parameters": [{"$ref": "#/components/parameters/TaskId"}],
+        "get": {
+            "operationId": "getTask",
+            "tags": ["tasks"],
+            "summary": "One task, with its result or error",
+            "responses": responses(
+                s200=json_body(ref("Task"), "The task."),
+                s400=use("BadRequest"),
+                s401=use("Unauthorized"),
+                s404=use("NotFound"),
+            ),
+        },
+    },
+    "/tasks/{task_id}/retry": {
+        "parameters": [{"$ref": "#/components/parameters/TaskId"}],
+        "post": {
+            "operationId": "retryTask",
+            "tags": ["tasks"],
+            "summary": "Put a failed task back in the queue",
+            "responses": responses(
+                s202=json_body(ref("Accepted"), "The task is queued again.", LOCATION),
+                s400=use("BadRequest"),
+                s401=use("Unauthorized"),
+                s404=use("NotFound"),
+                s409=error("The task is not failed."),
+                s503=use("NotQueued"),
+            ),
+        },
+    },
+    "/stats": {
+        "get": {
+            "operationId": "getStats",
+            "tags": ["monitoring"],
+            "summary": "Counts per status, queue depths, completions per minute",
+            "responses": responses(
+                s200=json_body(ref("Stats"), "The numbers the dashboard shows."),
+                s401=use("Unauthorized"),
+            ),
+        },
+    },
+    "/healthz": {
+        "get": {
+            "operationId": "healthz",
+            "tags": ["monitoring"],
+            "summary": "Liveness probe",
+            "security": [],
+            "responses": responses(s200=json_body(ref("Health"), "The process is alive.")),
+        },
+    },
+    "/readyz": {
+        "get": {
+            "operationId": "readyz",
+            "tags": ["monitoring"],
+            "summary": "Readiness probe: the broker connection and the database",
+            "security": [],
+            "responses": responses(
+                s200=json_body(ref("Readiness"), "Ready to take tasks."),
+                s503=json_body(ref("Readiness"), "Not ready; the flags say what is missing."),
+            ),
+        },
+    },
+    "/metrics": {
+        "get": {
+            "operationId": "metrics",
+            "tags": ["monitoring"],
+            "summary": "Prometheus metrics",
+            "responses": responses(
+                s200={
+                    "description": "The Prometheus text format.",
+                    "content": {"text/plain": {"schema": {"type": "string"}}},
+                },
+                s401=use("Unauthorized"),
+            ),
+        },
+    },
+}
+
+
+def document() -> Schema:
+    """The OpenAPI 3.1 document of the API (a fresh copy each call)."""
+    return copy.deepcopy(
+        {
+            "openapi": "3.1.0",
+            "info": {
+                "title": "taskq",
+                "version": "1.0.0",
+                "description": "A task queue on RabbitMQ that never loses a task and always shows "
+                'its state. Timestamps are RFC 3339 UTC. Every error is JSON `{"error": ...}`.',
+            },
+            "tags": [
+                {"name": "tasks", "description": "Submit, find and replay tasks."},
+                {"name": "monitoring", "description": "Numbers, probes and metrics."},
+            ],
+            "security": [{"bearerAuth": []}],
+            "paths": PATHS,
+            "components": {
+                "schemas": SCHEMAS,
+                "responses": RESPONSES,
+                "parameters": PARAMETERS,
+                "securitySchemes": {
+                    "bearerAuth": {
+                        "type": "http",
+                        "scheme": "bearer",
+                        "description": "Required on everything but the probes when TASKQ_API_TOKEN "
+                        "is set.",
+                    }
+                },
+            },
+        }
+    )
