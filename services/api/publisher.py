@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 
 from aio_pika.abc import AbstractRobustChannel, AbstractRobustConnection
@@ -66,12 +67,19 @@ class Publisher:
         )
 
     async def queue_depths(self) -> dict[str, int]:
-        """Messages ready in the work, retry and dead queues, as the broker reports them."""
+        """Messages ready in the work, retry and dead queues, as the broker reports them.
+
+        Raises at once while disconnected, and after the publish timeout otherwise: a robust
+        channel would wait for the broker to come back, and so would the request.
+        """
+        if not self.ready:
+            raise PublishError("not connected to the broker")
         names = [self._names.work_queue, *self._topology.retry_queues, self._names.dead_queue]
         depths: dict[str, int] = {}
-        for name in names:
-            declared = await self._inspect_channel.declare_queue(name, passive=True)
-            depths[name] = declared.declaration_result.message_count or 0
+        async with asyncio.timeout(self._timeout):
+            for name in names:
+                declared = await self._inspect_channel.declare_queue(name, passive=True)
+                depths[name] = declared.declaration_result.message_count or 0
         return depths
 
     async def close(self) -> None:
