@@ -28,13 +28,13 @@ import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import NoReturn
 from urllib.parse import urlsplit
 
 ROOT = Path(__file__).resolve().parent.parent
 CONF = ROOT / "deploy" / "supervisord.conf"
 LOCAL_HOSTS = {"localhost", "127.0.0.1", "::1"}
 MGMT_PORT = 15672
-SERVICES = ("api", "consumer")
 # local probes must never go through an http_proxy from the environment
 _opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 
@@ -100,7 +100,7 @@ class Stack:
         return env
 
 
-def fail(message: str) -> None:
+def fail(message: str) -> NoReturn:
     print(f"error: {message}", file=sys.stderr)
     raise SystemExit(1)
 
@@ -114,6 +114,31 @@ def tcp_open(host: str, port: int, timeout: float = 2.0) -> bool:
         with socket.create_connection((host, port), timeout=timeout):
             return True
     except OSError:
+        return False
+
+
+def amqp_answers(host: str, port: int) -> bool:
+    """True if an AMQP 0-9-1 server answers the protocol header (a bare TCP connect can be
+    accepted by a proxy or firewall on the way)."""
+    try:
+        with socket.create_connection((host, port), timeout=3) as sock:
+            sock.settimeout(3)
+            sock.sendall(b"AMQP\x00\x00\x09\x01")
+            reply = sock.recv(8)
+    except OSError:
+        return False
+    # a method frame (connection.start), or the header the server would rather speak
+    return reply[:1] == b"\x01" or reply.startswith(b"AMQP")
+
+
+def http_answers(url: str) -> bool:
+    """True if anything speaks HTTP at url, whatever the status."""
+    try:
+        with _opener.open(url, timeout=3):
+            return True
+    except urllib.error.HTTPError:
+        return True
+    except (urllib.error.URLError, OSError):
         return False
 
 
@@ -184,17 +209,30 @@ def given_up(stack: Stack) -> list[str]:
 # -- up -------------------------------------------------------------------------------------------
 
 
+def _local_node_running() -> bool:
+    ping = ["rabbitmq-diagnostics", "-q", "ping"]
+    return subprocess.run(ping, capture_output=True, timeout=60, check=False).returncode == 0
+
+
 def ensure_broker(stack: Stack) -> None:
     host, port = stack.broker
-    if tcp_open(host, port):
+    if amqp_answers(host, port):
         say(f"RabbitMQ answers on {host}:{port}")
         return
-    if host in LOCAL_HOSTS and shutil.which("rabbitmq-server") and os.geteuid() == 0:
-        say(f"RabbitMQ is not running on {host}:{port}; starting the local rabbitmq-server")
-        subprocess.run(["rabbitmq-server", "-detached"], check=False)
-        if wait_until(lambda: tcp_open(host, port), 60):
+    may_start = (
+        host in LOCAL_HOSTS
+        and port == 5672
+        and os.geteuid() == 0
+        and shutil.which("rabbitmq-server")
+        and shutil.which("rabbitmq-diagnostics")
+        and not _local_node_running()
+    )
+    if may_start:
+        say("RabbitMQ is not running; starting the local rabbitmq-server (we are root)")
+        subprocess.run(["rabbitmq-server", "-detached"], stdin=subprocess.DEVNULL, check=False)
+        if wait_until(lambda: amqp_answers(host, port), 60):
             return
-        fail(f"started rabbitmq-server but nothing listens on {host}:{port} after 60 s")
+        fail(f"started rabbitmq-server but it does not answer on {host}:{port} after 60 s")
     fail(
         f"RabbitMQ is not reachable at {host}:{port} (TASKQ_AMQP_URL); start it "
         "(e.g. `rabbitmq-server -detached`) or run `make up` where Docker is available"
@@ -203,7 +241,8 @@ def ensure_broker(stack: Stack) -> None:
 
 def ensure_management_ui(stack: Stack) -> None:
     host, _ = stack.broker
-    if tcp_open(host, MGMT_PORT):
+    ui = f"http://{host}:{MGMT_PORT}/"
+    if http_answers(ui):
         return
     if host not in LOCAL_HOSTS or not shutil.which("rabbitmq-plugins"):
         print(f"warning: the RabbitMQ management UI is not reachable on {host}:{MGMT_PORT}")
@@ -219,7 +258,7 @@ def ensure_management_ui(stack: Stack) -> None:
     if result.returncode != 0:
         detail = (result.stderr or result.stdout).strip().splitlines()[-1:] or ["no output"]
         print(f"warning: rabbitmq-plugins failed (exit {result.returncode}): {detail[0]}")
-    elif not wait_until(lambda: tcp_open(host, MGMT_PORT), 30):
+    elif not wait_until(lambda: http_answers(ui), 30):
         print(f"warning: the management UI still does not answer on {host}:{MGMT_PORT}")
 
 
@@ -271,17 +310,17 @@ def wait_ready(stack: Stack, stop_on_failure: bool) -> None:
         dead = given_up(stack)
         if dead or time.monotonic() >= deadline:
             why = f"{', '.join(dead)} keeps crashing" if dead else f"{', '.join(pending)} not ready"
-            _show_log_tails(stack)
+            _show_log_tails(stack, dead or pending)
             if stop_on_failure:
                 print("stopping what was started ...", file=sys.stderr)
                 stop(stack)
-            logs = ", ".join(str(stack.run_dir / f"{name}.log") for name in pending)
+            logs = ", ".join(str(stack.run_dir / f"{name}.log") for name in dead or pending)
             fail(f"{why} after {time.monotonic() - started:.0f} s; see {logs}")
         time.sleep(1)
 
 
-def _show_log_tails(stack: Stack) -> None:
-    for name in SERVICES:
+def _show_log_tails(stack: Stack, names: list[str]) -> None:
+    for name in names:
         log = stack.run_dir / f"{name}.log"
         if log.exists():
             lines = log.read_text(errors="replace").splitlines()[-15:]
@@ -321,9 +360,9 @@ def stop(stack: Stack) -> None:
         return
     say(f"stopping supervisord pid {pid} and the services it runs")
     os.kill(pid, signal.SIGTERM)
-    # children get stopwaitsecs (30 s) each to drain; leave room for both plus shutdown
-    if not wait_until(lambda: not _is_our_supervisord(pid), 75, 0.2):
-        fail(f"supervisord pid {pid} is still running after 75 s; see {stack.run_dir}")
+    # each child gets stopwaitsecs (40 s) to drain before SIGKILL; leave room for both
+    if not wait_until(lambda: not _is_our_supervisord(pid), 90, 0.2):
+        fail(f"supervisord pid {pid} is still running after 90 s; see {stack.run_dir}")
     stack.pid_file.unlink(missing_ok=True)
     say("stopped")
 

@@ -99,6 +99,13 @@ def test_healthcheck_probes_readyz_with_python(
     assert "urllib.request" in command
 
 
+@pytest.mark.parametrize("name", ["api", "consumer"])
+def test_stop_grace_outlasts_the_shutdown_grace(services: dict[str, Any], name: str) -> None:
+    # Docker's default is 10 s; TASKQ_SHUTDOWN_GRACE_S (30 s) of draining must not be cut short
+    match = re.fullmatch(r"(\d+)s", str(services[name].get("stop_grace_period", "10s")))
+    assert match and int(match[1]) > 30
+
+
 def test_api_publishes_8080(services: dict[str, Any]) -> None:
     ports = [str(port) for port in services["api"]["ports"]]
     assert any(port.endswith(":8080") for port in ports), ports
