@@ -6,6 +6,7 @@ import json
 import sqlite3
 import subprocess
 import sys
+from contextlib import closing
 from pathlib import Path
 
 import pytest
@@ -34,7 +35,7 @@ def test_runs_twice_and_the_second_run_is_a_no_op(
 
     assert applied(first) == len(load_migrations())
     assert applied(second) == 0
-    with sqlite3.connect(settings.db_path) as conn:
+    with closing(sqlite3.connect(settings.db_path, isolation_level=None)) as conn:
         versions = [v for (v,) in conn.execute("SELECT version FROM schema_migrations")]
         assert conn.execute("PRAGMA journal_mode").fetchone() == ("wal",)
     assert versions == [m.version for m in load_migrations()]
@@ -47,7 +48,7 @@ def test_creates_the_database_folder(stack: Stack, tmp_path: Path) -> None:
     path = tmp_path / "not" / "yet" / "there" / "tasks.db"
     stack.migrate(TASKQ_DB_PATH=str(path))
     assert path.exists()
-    with sqlite3.connect(path) as conn:
+    with closing(sqlite3.connect(path, isolation_level=None)) as conn:
         assert conn.execute("PRAGMA journal_mode").fetchone() == ("wal",)
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sqlite3
+from contextlib import closing
 from pathlib import Path
 
 import pytest
@@ -22,7 +23,7 @@ def write(folder: Path, files: dict[str, str]) -> Path:
 
 
 def tables(path: Path) -> set[str]:
-    with sqlite3.connect(path) as conn:
+    with closing(sqlite3.connect(path, isolation_level=None)) as conn:
         return {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
 
 
@@ -80,7 +81,7 @@ INSERT INTO a (x) VALUES ('1'); INSERT INTO a (x) VALUES ('2');
     # two statements on one line still run one by one (execute() takes only one)
     assert statements[2] == "INSERT INTO a (x) VALUES ('1');"
     assert statements[3] == "INSERT INTO a (x) VALUES ('2');"
-    with sqlite3.connect(":memory:") as conn:
+    with closing(sqlite3.connect(":memory:", isolation_level=None)) as conn:
         for statement in statements:
             conn.execute(statement)
         assert conn.execute("SELECT x FROM a ORDER BY rowid").fetchall() == [("y;",), ("y;",)]
@@ -96,7 +97,7 @@ def test_migrate_creates_the_folder_sets_wal_and_records_versions(tmp_path: Path
     applied = migrate(str(path), load_migrations())
     assert [m.version for m in applied] == [m.version for m in load_migrations()]
     assert {"tasks", "dead_letters", "idempotency_keys", "schema_migrations"} <= tables(path)
-    with sqlite3.connect(path) as conn:
+    with closing(sqlite3.connect(path, isolation_level=None)) as conn:
         assert conn.execute("PRAGMA journal_mode").fetchone() == ("wal",)
         rows = conn.execute("SELECT version, name FROM schema_migrations").fetchall()
     assert rows == [(m.version, m.name) for m in load_migrations()]
@@ -105,10 +106,10 @@ def test_migrate_creates_the_folder_sets_wal_and_records_versions(tmp_path: Path
 def test_a_second_run_changes_nothing(tmp_path: Path) -> None:
     path = tmp_path / "tasks.db"
     migrate(str(path), load_migrations())
-    with sqlite3.connect(path) as conn:
+    with closing(sqlite3.connect(path, isolation_level=None)) as conn:
         before = conn.execute("SELECT * FROM schema_migrations").fetchall()
     assert migrate(str(path), load_migrations()) == []
-    with sqlite3.connect(path) as conn:
+    with closing(sqlite3.connect(path, isolation_level=None)) as conn:
         assert conn.execute("SELECT * FROM schema_migrations").fetchall() == before
 
 
@@ -135,7 +136,7 @@ def test_a_failing_migration_is_rolled_back_whole(tmp_path: Path) -> None:
         migrate(str(path), load_migrations(folder))
     assert "b" not in tables(path), "the bad migration's first statement must be undone"
     assert "c" not in tables(path), "nothing after a failed migration runs"
-    with sqlite3.connect(path) as conn:
+    with closing(sqlite3.connect(path, isolation_level=None)) as conn:
         assert schema_version(conn) == 1
         assert conn.execute("SELECT COUNT(*) FROM a").fetchone() == (0,)
         assert not conn.in_transaction

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
+from contextlib import closing
 from pathlib import Path
 
 import pytest
@@ -35,14 +36,14 @@ def test_check_schema_accepts_a_migrated_file(tmp_path: Path) -> None:
     path = str(tmp_path / "tasks.db")
     migrate(path, load_migrations())
     check_schema(path)
-    with sqlite3.connect(path) as conn:
+    with closing(sqlite3.connect(path, isolation_level=None)) as conn:
         assert schema_version(conn) == SCHEMA_VERSION
 
 
 @pytest.fixture
 async def writer(tmp_path: Path):
     path = str(tmp_path / "w.db")
-    with sqlite3.connect(path) as conn:
+    with closing(sqlite3.connect(path, isolation_level=None)) as conn:
         conn.execute("CREATE TABLE t (v INTEGER PRIMARY KEY)")
     # A linger gathers every op queued below into one batch.
     started = BatchWriter(path, linger_ms=50)
@@ -68,7 +69,7 @@ def raises(exc: Exception):
 
 
 def stored(writer: BatchWriter) -> list[int]:
-    with sqlite3.connect(writer._path) as conn:
+    with closing(sqlite3.connect(writer._path, isolation_level=None)) as conn:
         return [v for (v,) in conn.execute("SELECT v FROM t ORDER BY v")]
 
 
@@ -101,7 +102,7 @@ async def test_a_failing_op_does_not_undo_its_neighbours(
 
 async def test_close_commits_what_is_queued(tmp_path: Path) -> None:
     path = str(tmp_path / "c.db")
-    with sqlite3.connect(path) as conn:
+    with closing(sqlite3.connect(path, isolation_level=None)) as conn:
         conn.execute("CREATE TABLE t (v INTEGER PRIMARY KEY)")
     writer = BatchWriter(path)
     await writer.start()

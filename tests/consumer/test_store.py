@@ -1,0 +1,241 @@
+"""The consumer's state transitions on a real migrated SQLite file: each one conditional, so a
+duplicate or late delivery never overwrites a final result."""
+
+from __future__ import annotations
+
+import sqlite3
+import uuid
+from collections.abc import Iterator
+from contextlib import closing
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+
+from services.consumer import store
+from services.migrator.migrations import load_migrations, migrate
+from shared.db import BatchWriter, WriteOp, configure
+from shared.names import Status
+
+T0 = 1_700_000_000_000
+
+
+@pytest.fixture
+def db_path(tmp_path: Path) -> str:
+    path = str(tmp_path / "tasks.db")
+    migrate(path, load_migrations())
+    return path
+
+
+@pytest.fixture
+def db(db_path: str) -> Iterator[sqlite3.Connection]:
+    conn = sqlite3.connect(db_path, isolation_level=None)
+    configure(conn)
+    conn.row_factory = sqlite3.Row
+    yield conn
+    conn.close()
+
+
+def apply(db: sqlite3.Connection, op: WriteOp[Any]) -> Any:
+    db.execute("BEGIN IMMEDIATE")
+    try:
+        result = op(db)
+    except BaseException:
+        db.execute("ROLLBACK")
+        raise
+    db.execute("COMMIT")
+    return result
+
+
+def add_task(
+    db: sqlite3.Connection,
+    status: str = "queued",
+    *,
+    action: str = "sum",
+    data: dict[str, Any] | None = None,
+    attempts: int = 0,
+    error: str | None = None,
+    result: str | None = None,
+    processed_at: int | None = None,
+) -> str:
+    task_id = str(uuid.uuid4())
+    db.execute(
+        "INSERT INTO tasks (id, action, data, status, attempts, error, result, created_at,"
+        " queued_at, processed_at, published) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1)",
+        (
+            task_id,
+            action,
+            orjson.dumps(data or {"numbers": [1]}).decode(),
+            status,
+            attempts,
+            error,
+            result,
+            T0,
+            T0,
+            processed_at,
+        ),
+    )
+    return task_id
+
+
+def row(db: sqlite3.Connection, task_id: str) -> sqlite3.Row:
+    found = db.execute("SELECT * FROM tasks WHERE id = ?", (task_id,)).fetchone()
+    assert found is not None
+    return found
+
+
+@pytest.mark.parametrize("status", ["queued", "retrying", "running"])
+def test_claim_from_a_claimable_status(db: sqlite3.Connection, status: str) -> None:
+    task_id = add_task(db, status, action="sum", data={"numbers": [2, 3]}, attempts=1)
+    claim = apply(db, store.claim(task_id, T0 + 5))
+    assert claim.claimed
+    assert claim == store.Claim("running", 2, "sum", {"numbers": [2, 3]})
+    stored = row(db, task_id)
+    assert stored["status"] == Status.RUNNING
+    assert stored["attempts"] == 2
+    assert stored["started_at"] == T0 + 5
+
+
+@pytest.mark.parametrize("status", ["completed", "failed"])
+def test_a_final_task_is_not_claimed_again(db: sqlite3.Connection, status: str) -> None:
+    task_id = add_task(db, status, attempts=1, processed_at=T0 + 1)
+    claim = apply(db, store.claim(task_id, T0 + 5))
+    assert not claim.claimed
+    assert claim.status == status
+    stored = row(db, task_id)
+    assert (stored["status"], stored["attempts"], stored["started_at"]) == (status, 1, None)
+
+
+def test_claiming_an_unknown_task(db: sqlite3.Connection) -> None:
+    claim = apply(db, store.claim(str(uuid.uuid4()), T0))
+    assert not claim.claimed
+    assert claim.status is None
+
+
+def test_complete_a_running_task(db: sqlite3.Connection) -> None:
+    task_id = add_task(db, "running", attempts=2, error="earlier attempt failed")
+    assert apply(db, store.complete(task_id, {"output": 5}, T0 + 9)) is True
+    stored = row(db, task_id)
+    assert stored["status"] == "completed"
+    assert orjson.loads(stored["result"]) == {"output": 5}
+    assert stored["error"] is None
+    assert stored["processed_at"] == T0 + 9
+
+
+@pytest.mark.parametrize("status", ["queued", "retrying", "completed", "failed"])
+def test_complete_only_when_running(db: sqlite3.Connection, status: str) -> None:
+    task_id = add_task(db, status, result='{"output": "first"}', processed_at=T0)
+    assert apply(db, store.complete(task_id, {"output": "second"}, T0 + 9)) is False
+    stored = row(db, task_id)
+    assert stored["status"] == status
+    assert stored["result"] == '{"output": "first"}'
+    assert stored["processed_at"] == T0
+
+
+def test_retrying_keeps_the_error(db: sqlite3.Connection) -> None:
+    task_id = add_task(db, "running", attempts=1)
+    assert apply(db, store.retrying(task_id, "boom")) is True
+    stored = row(db, task_id)
+    assert (stored["status"], stored["error"], stored["processed_at"]) == ("retrying", "boom", None)
+
+
+@pytest.mark.parametrize("status", ["queued", "completed", "failed"])
+def test_retrying_only_when_running(db: sqlite3.Connection, status: str) -> None:
+    task_id = add_task(db, status)
+    assert apply(db, store.retrying(task_id, "boom")) is False
+    assert row(db, task_id)["status"] == status
+
+
+def test_fail_a_running_task(db: sqlite3.Connection) -> None:
+    task_id = add_task(db, "running", attempts=3)
+    assert apply(db, store.fail(task_id, "disk on fire", T0 + 3)) is True
+    stored = row(db, task_id)
+    assert (stored["status"], stored["error"], stored["processed_at"]) == (
+        "failed",
+        "disk on fire",
+        T0 + 3,
+    )
+
+
+@pytest.mark.parametrize("status", ["queued", "retrying", "completed"])
+def test_fail_only_when_running(db: sqlite3.Connection, status: str) -> None:
+    task_id = add_task(db, status)
+    assert apply(db, store.fail(task_id, "late", T0)) is False
+    stored = row(db, task_id)
+    assert stored["status"] == status
+    assert stored["error"] is None
+
+
+def dead_letters(db: sqlite3.Connection) -> list[tuple[Any, ...]]:
+    return [
+        tuple(r) for r in db.execute("SELECT task_id, reason, body, received_at FROM dead_letters")
+    ]
+
+
+def test_dead_letter_of_a_failed_task_keeps_the_actions_error(db: sqlite3.Connection) -> None:
+    task_id = add_task(db, "failed", error="disk on fire", processed_at=T0 + 1)
+    apply(db, store.record_dead_letter(task_id, "rejected", '{"id": "..."}', T0 + 7))
+    stored = row(db, task_id)
+    assert stored["status"] == "failed"
+    assert stored["error"] == "disk on fire"
+    assert stored["processed_at"] == T0 + 1
+    assert stored["dead_lettered_at"] == T0 + 7
+    assert dead_letters(db) == [(task_id, "rejected", '{"id": "..."}', T0 + 7)]
+
+
+@pytest.mark.parametrize("status", ["queued", "running", "retrying"])
+def test_dead_letter_of_an_unfinished_task_fails_it_with_the_reason(
+    db: sqlite3.Connection, status: str
+) -> None:
+    """The broker gave up on it (a crash loop reached the delivery limit)."""
+    task_id = add_task(db, status, attempts=5, error="an earlier attempt's error")
+    apply(db, store.record_dead_letter(task_id, "delivery_limit", "{}", T0 + 7))
+    stored = row(db, task_id)
+    assert stored["status"] == "failed"
+    assert stored["error"] == "dead-lettered: delivery_limit"
+    assert stored["processed_at"] == T0 + 7
+    assert stored["dead_lettered_at"] == T0 + 7
+
+
+def test_dead_letter_of_a_completed_task_changes_nothing_but_is_kept(
+    db: sqlite3.Connection,
+) -> None:
+    task_id = add_task(db, "completed", result='{"output": 1}', processed_at=T0)
+    apply(db, store.record_dead_letter(task_id, "rejected", "{}", T0 + 7))
+    stored = row(db, task_id)
+    assert (stored["status"], stored["error"], stored["dead_lettered_at"]) == (
+        "completed",
+        None,
+        None,
+    )
+    assert len(dead_letters(db)) == 1
+
+
+def test_dead_letter_without_a_task(db: sqlite3.Connection) -> None:
+    apply(db, store.record_dead_letter(None, "invalid message (not JSON); rejected", "x", T0))
+    assert dead_letters(db) == [(None, "invalid message (not JSON); rejected", "x", T0)]
+
+
+async def test_a_whole_lifecycle_through_the_group_commit_writer(db_path: str) -> None:
+    writer = BatchWriter(db_path)
+    await writer.start()
+    try:
+        with closing(sqlite3.connect(db_path, isolation_level=None)) as conn:
+            task_id = add_task(conn, "queued", action="fail", data={"times": 1})
+        first = await writer.run(store.claim(task_id, T0 + 1))
+        assert (first.claimed, first.attempts) == (True, 1)
+        assert await writer.run(store.retrying(task_id, "flaky")) is True
+        second = await writer.run(store.claim(task_id, T0 + 2))
+        assert (second.claimed, second.attempts) == (True, 2)
+        assert await writer.run(store.complete(task_id, {"output": "ok"}, T0 + 3)) is True
+        # a duplicate delivery of the same message finds it final
+        duplicate = await writer.run(store.claim(task_id, T0 + 4))
+        assert (duplicate.claimed, duplicate.status) == (False, "completed")
+    finally:
+        await writer.close()
+    with closing(sqlite3.connect(db_path, isolation_level=None)) as conn:
+        assert conn.execute(
+            "SELECT status, attempts, started_at, processed_at FROM tasks WHERE id = ?",
+            (task_id,),
+        ).fetchone() == ("completed", 2, T0 + 2, T0 + 3)
