@@ -1,0 +1,52 @@
+"""Resident memory of the service processes, sampled on a thread for the whole run."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+
+import psutil
+
+Pids = Callable[[], dict[str, list[int]]]
+
+
+class RssSampler:
+    """Samples the RSS (MiB) of every process the current `pids()` names, by role."""
+
+    def __init__(self, interval_s: float = 0.25) -> None:
+        self.interval_s = interval_s
+        self.samples: list[tuple[float, str, float]] = []  # (wall time, role, MiB)
+        self.peak: dict[str, float] = {}
+        self._pids: Pids = dict
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="rss-sampler", daemon=True)
+
+    def watch(self, pids: Pids) -> None:
+        self._pids = pids
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def sample(self) -> dict[str, float]:
+        """The RSS now, summed by role's largest process (MiB)."""
+        now: dict[str, float] = {}
+        for role, pids in self._pids().items():
+            for pid in pids:
+                try:
+                    mib = psutil.Process(pid).memory_info().rss / 2**20
+                except psutil.Error:
+                    continue
+                now[role] = max(now.get(role, 0.0), mib)
+        return now
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.interval_s):
+            stamp = time.time()
+            for role, mib in self.sample().items():
+                self.samples.append((stamp, role, mib))
+                self.peak[role] = max(self.peak.get(role, 0.0), mib)

@@ -1,0 +1,242 @@
+"""The benchmark's own world: a broker vhost (or unique queue names on the default one), a temp
+directory of databases and logs, and real service processes started and stopped by pid."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import socket
+import sqlite3
+import subprocess
+import sys
+import time
+import urllib.parse
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+
+ROOT = Path(__file__).resolve().parents[1]
+DEFAULT_AMQP_URL = "amqp://guest:guest@127.0.0.1:5672/"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _quote(value: str) -> str:
+    return urllib.parse.quote(value, safe="")
+
+
+class BrokerSpace:
+    """Where the benchmark's queues live: a vhost of its own when the management API lets us
+    make one, else the given vhost with a unique queue prefix. `close()` removes what it made."""
+
+    def __init__(self, amqp_url: str, mgmt_url: str | None) -> None:
+        parts = urllib.parse.urlsplit(amqp_url)
+        self.base_url = amqp_url
+        self.mgmt = mgmt_url or f"http://{parts.hostname}:15672"
+        self.auth = (
+            urllib.parse.unquote(parts.username or "guest"),
+            urllib.parse.unquote(parts.password or "guest"),
+        )
+        self.prefix = f"bench{uuid.uuid4().hex[:8]}"
+        self.vhost: str | None = None
+        self.amqp_url = amqp_url
+        self.default_vhost = urllib.parse.unquote(parts.path[1:]) or "/"
+        try:
+            with self._api() as api:
+                vhost = f"taskq-bench-{uuid.uuid4().hex[:8]}"
+                api.put(f"/api/vhosts/{_quote(vhost)}").raise_for_status()
+                api.put(
+                    f"/api/permissions/{_quote(vhost)}/{_quote(self.auth[0])}",
+                    json={"configure": ".*", "write": ".*", "read": ".*"},
+                ).raise_for_status()
+            self.vhost = vhost
+            self.amqp_url = urllib.parse.urlunsplit(parts._replace(path="/" + _quote(vhost)))
+        except httpx.HTTPError:
+            pass  # no management API: unique queue names on the default vhost, deleted by name
+
+    def _api(self) -> httpx.Client:
+        return httpx.Client(base_url=self.mgmt, auth=self.auth, timeout=10)
+
+    def queue_name(self, role: str) -> str:
+        return f"{self.prefix}-{role}"
+
+    def close(self) -> None:
+        with contextlib.suppress(httpx.HTTPError), self._api() as api:
+            if self.vhost is not None:
+                api.delete(f"/api/vhosts/{_quote(self.vhost)}")
+                return
+            vhost = _quote(self.default_vhost)
+            for queue in api.get(f"/api/queues/{vhost}").json():
+                if queue["name"].startswith(self.prefix):
+                    api.delete(f"/api/queues/{vhost}/{_quote(queue['name'])}")
+            for exchange in api.get(f"/api/exchanges/{vhost}").json():
+                if exchange["name"].startswith(self.prefix):
+                    api.delete(f"/api/exchanges/{vhost}/{_quote(exchange['name'])}")
+
+    def describe(self) -> str:
+        return f"vhost {self.vhost}" if self.vhost else f"queue prefix {self.prefix}"
+
+
+class Service:
+    """One `python -m services.<name>` process."""
+
+    def __init__(self, name: str, env: dict[str, str], log_dir: Path) -> None:
+        self.name = name
+        self.env = env
+        self.log_path = log_dir / f"{name}-{time.monotonic_ns()}.log"
+        self._log = self.log_path.open("wb")
+        full_env = {k: v for k, v in os.environ.items() if not k.startswith("TASKQ_")}
+        full_env.update(env)
+        full_env["PYTHONUNBUFFERED"] = "1"
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", f"services.{name}"],
+            cwd=ROOT,
+            env=full_env,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+        )
+
+    @property
+    def pid(self) -> int:
+        return self.proc.pid
+
+    def log_tail(self, lines: int = 30) -> str:
+        return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+
+    def wait_ready(self, url: str, timeout: float = 60) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"{self.name} exited {self.proc.returncode}:\n{self.log_tail()}")
+            with contextlib.suppress(httpx.HTTPError):
+                if httpx.get(url, timeout=1).status_code == 200:
+                    return
+            time.sleep(0.05)
+        raise RuntimeError(f"{self.name} not ready at {url} after {timeout}s:\n{self.log_tail()}")
+
+    def stop(self, timeout: float = 30) -> None:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(10)
+        self._log.close()
+
+
+class Stack:
+    """A database, an API and consumers on one queue; stops everything it started."""
+
+    def __init__(self, space: BrokerSpace, workdir: Path, role: str, **env: str) -> None:
+        self.workdir = workdir
+        self.db_path = workdir / f"{role}.db"
+        self.log_dir = workdir / "logs"
+        self.log_dir.mkdir(parents=True, exist_ok=True)
+        self.api_port = free_port()
+        # Knobs set in the caller's environment (TASKQ_DB_SYNCHRONOUS, say) reach every service.
+        self.env = {k: v for k, v in os.environ.items() if k.startswith("TASKQ_")}
+        self.env.update(
+            TASKQ_AMQP_URL=space.amqp_url,
+            TASKQ_QUEUE=space.queue_name(role),
+            TASKQ_DB_PATH=str(self.db_path),
+            TASKQ_HTTP_HOST="127.0.0.1",
+            TASKQ_HTTP_PORT=str(self.api_port),
+            TASKQ_LOG_LEVEL="WARNING",
+            TASKQ_STARTUP_TIMEOUT_S="30",
+            TASKQ_SHUTDOWN_GRACE_S="20",
+            TASKQ_WORK_DELAY_MS="0",
+        )
+        self.env.update(env)
+        self.api: Service | None = None
+        self.consumers: list[Service] = []
+        self._started: list[Service] = []
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.api_port}"
+
+    def migrate(self) -> None:
+        proc = Service("migrator", self.env, self.log_dir)
+        code = proc.proc.wait(120)
+        proc.stop()
+        if code != 0:
+            raise RuntimeError(f"migrator exited {code}:\n{proc.log_tail()}")
+
+    def start_api(self) -> Service:
+        self.api = Service("api", self.env, self.log_dir)
+        self._started.append(self.api)
+        self.api.wait_ready(f"{self.url}/readyz")
+        return self.api
+
+    def start_consumers(self, count: int, **env: str) -> list[Service]:
+        started = []
+        for _ in range(count):
+            port = free_port()
+            proc = Service(
+                "consumer", {**self.env, **env, "TASKQ_CONSUMER_PORT": str(port)}, self.log_dir
+            )
+            self._started.append(proc)
+            started.append((proc, port))
+        for proc, port in started:
+            proc.wait_ready(f"http://127.0.0.1:{port}/readyz")
+        procs = [p for p, _ in started]
+        self.consumers += procs
+        return procs
+
+    def stop_consumers(self) -> None:
+        for proc in self.consumers:
+            proc.stop()
+        self.consumers = []
+
+    def stop(self) -> None:
+        for proc in reversed(self._started):
+            try:
+                proc.stop()
+            except Exception:  # keep stopping the others
+                proc.proc.kill()
+        self._started = []
+
+    def pids(self) -> dict[str, list[int]]:
+        return {
+            "api": [self.api.pid] if self.api and self.api.proc.poll() is None else [],
+            "consumer": [c.pid for c in self.consumers if c.proc.poll() is None],
+        }
+
+    @contextlib.contextmanager
+    def db(self) -> Iterator[sqlite3.Connection]:
+        conn = sqlite3.connect(f"file:{self.db_path}?mode=ro", uri=True, timeout=10)
+        try:
+            yield conn
+        finally:
+            conn.close()
+
+    def count(self, status: str, since_ms: int = 0) -> int:
+        with self.db() as conn:
+            (n,) = conn.execute(
+                "SELECT COUNT(*) FROM tasks WHERE status = ? AND created_at >= ?",
+                (status, since_ms),
+            ).fetchone()
+        return int(n)
+
+    def wait_completed(self, expected: int, since_ms: int = 0, timeout: float = 600) -> float:
+        """Wait until `expected` tasks created since `since_ms` are final; return the time."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            with self.db() as conn:
+                (final,) = conn.execute(
+                    "SELECT COUNT(*) FROM tasks WHERE status IN ('completed', 'failed')"
+                    " AND created_at >= ?",
+                    (since_ms,),
+                ).fetchone()
+            if final >= expected:
+                return time.time()
+            time.sleep(0.05)
+        raise TimeoutError(f"only {final} of {expected} tasks final after {timeout}s")
