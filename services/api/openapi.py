@@ -60,6 +60,8 @@ ACTION = {
 }
 TIMESTAMP = {"type": "string", "format": "date-time"}
 STATUS = {"type": "string", "enum": [s.value for s in Status]}
+# a form that leaves the field empty means "any status"
+STATUS_FILTER = {"type": "string", "enum": [*(s.value for s in Status), ""]}
 
 SCHEMAS: dict[str, Schema] = {
     "Status": STATUS,
@@ -197,6 +199,18 @@ TASK_LINKS = {
     "GetTask": {"operationId": "getTask", "parameters": {"task_id": "$response.body#/id"}},
     "RetryTask": {"operationId": "retryTask", "parameters": {"task_id": "$response.body#/id"}},
 }
+SUBMISSIONS = {
+    "uppercase": {"value": {"action": "uppercase", "data": {"text": "hello world"}}},
+    "sum": {"value": {"action": "sum", "data": {"numbers": [1, 2, 3.5]}}},
+    "fail": {
+        "summary": "Fails on the first attempt, then succeeds on its retry",
+        "value": {"action": "fail", "data": {"times": 1}},
+    },
+    "refused": {
+        "summary": "Refused with 422: the action cannot use this data",
+        "value": {"action": "sum", "data": {"numbers": "1, 2"}},
+    },
+}
 ACTION_FILTER = {"type": "string", "maxLength": MAX_ACTION_LENGTH}
 
 PATHS: dict[str, Schema] = {
@@ -221,7 +235,10 @@ PATHS: dict[str, Schema] = {
                     "description": "Printable ASCII; the same key and body give the same task.",
                 }
             ],
-            "requestBody": {"required": True, "content": {JSON: {"schema": ref("NewTask")}}},
+            "requestBody": {
+                "required": True,
+                "content": {JSON: {"schema": ref("NewTask"), "examples": SUBMISSIONS}},
+            },
             "responses": responses(
                 s202={
                     **json_body(
@@ -252,7 +269,7 @@ PATHS: dict[str, Schema] = {
             "tags": ["tasks"],
             "summary": "List tasks, newest first",
             "parameters": [
-                query("status", ref("Status"), "Only tasks in this status."),
+                query("status", STATUS_FILTER, "Only tasks in this status (empty: any)."),
                 query("action", ACTION_FILTER, "Only tasks of this action."),
                 query(
                     "limit",
