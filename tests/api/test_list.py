@@ -14,6 +14,7 @@ from tests.api.conftest import insert_task
 pytestmark = pytest.mark.integration
 
 T0 = 1_700_000_000_000
+MAX_PAGES = 50
 
 
 async def listing(client: TestClient, **params: Any) -> dict[str, Any]:
@@ -25,13 +26,14 @@ async def listing(client: TestClient, **params: Any) -> dict[str, Any]:
 async def all_pages(client: TestClient, **params: Any) -> list[list[str]]:
     pages: list[list[str]] = []
     cursor = None
-    while True:
+    while len(pages) < MAX_PAGES:
         page = await listing(client, **params, **({"cursor": cursor} if cursor else {}))
         assert page["count"] == len(page["tasks"])
         pages.append([t["id"] for t in page["tasks"]])
         cursor = page["next_cursor"]
         if cursor is None:
             return pages
+    raise AssertionError(f"more than {MAX_PAGES} pages: the cursor does not advance")
 
 
 async def submit(client: TestClient, action: str = "sum") -> str:
@@ -92,8 +94,8 @@ async def test_the_cursor_is_stable_while_tasks_arrive(client: TestClient) -> No
     first = await listing(client, limit=2)
     seen = [t["id"] for t in first["tasks"]]
     cursor = first["next_cursor"]
-    arrived = []
-    while cursor is not None:
+    arrived: list[str] = []
+    while cursor is not None and len(arrived) < 20:
         arrived += [await submit(client), await submit(client)]
         page = await listing(client, limit=2, cursor=cursor)
         seen += [t["id"] for t in page["tasks"]]

@@ -1,0 +1,126 @@
+"""After the migrator, the broker holds exactly the topology taskq relies on, as the management
+API reports it (not as we asked for it)."""
+
+from __future__ import annotations
+
+import urllib.parse
+
+import pytest
+
+from shared.config import Settings
+from shared.names import Names
+from tests.support.broker import Broker
+from tests.support.processes import Stack
+
+pytestmark = pytest.mark.integration
+
+
+def q(value: str) -> str:
+    return urllib.parse.quote(value, safe="")
+
+
+def exchange(broker: Broker, name: str) -> dict:
+    with broker.api() as api:
+        response = api.get(f"/api/exchanges/{q(broker.vhost)}/{q(name)}")
+        response.raise_for_status()
+        return response.json()
+
+
+def bindings_from(broker: Broker, name: str) -> set[tuple[str, str]]:
+    """(destination queue, routing key) of every binding whose source is exchange `name`."""
+    with broker.api() as api:
+        response = api.get(f"/api/exchanges/{q(broker.vhost)}/{q(name)}/bindings/source")
+        response.raise_for_status()
+        return {
+            (b["destination"], b["routing_key"])
+            for b in response.json()
+            if b["destination_type"] == "queue"
+        }
+
+
+def test_the_migrator_declares_the_topology(
+    stack: Stack, settings: Settings, broker: Broker
+) -> None:
+    stack.migrate()
+    names = Names(settings.queue)
+
+    for name, kind in [
+        (names.exchange, "direct"),
+        (names.dlx, "fanout"),
+        (names.retry_exchange, "direct"),
+    ]:
+        declared = exchange(broker, name)
+        assert (declared["type"], declared["durable"], declared["auto_delete"]) == (
+            kind,
+            True,
+            False,
+        ), name
+
+    work = broker.queue(names.work_queue)
+    assert work["durable"] is True
+    assert work["type"] == "quorum"
+    assert work["arguments"] == {
+        "x-queue-type": "quorum",
+        "x-dead-letter-exchange": names.dlx,
+        "x-delivery-limit": settings.delivery_limit,
+        "x-dead-letter-strategy": "at-least-once",
+        "x-overflow": "reject-publish",
+    }
+
+    dead = broker.queue(names.dead_queue)
+    assert (dead["durable"], dead["type"]) == (True, "quorum")
+    assert "x-dead-letter-exchange" not in dead["arguments"]
+
+    retry_names = []
+    for delay in settings.retry_delays_s:
+        name = names.retry_queue(delay)
+        retry_names.append(name)
+        retry = broker.queue(name)
+        assert (retry["durable"], retry["type"]) == (True, "quorum")
+        assert retry["arguments"] == {
+            "x-queue-type": "quorum",
+            "x-message-ttl": round(delay * 1000),
+            "x-dead-letter-exchange": names.exchange,
+            "x-dead-letter-routing-key": names.routing_key,
+            "x-dead-letter-strategy": "at-least-once",
+            "x-overflow": "reject-publish",
+        }
+    assert retry_names == [f"{settings.queue}.retry.200ms", f"{settings.queue}.retry.400ms"]
+
+    assert bindings_from(broker, names.exchange) == {(names.work_queue, names.routing_key)}
+    assert bindings_from(broker, names.dlx) == {(names.dead_queue, "")}
+    assert bindings_from(broker, names.retry_exchange) == {(n, n) for n in retry_names}
+
+    ours = {found["name"] for found in broker.queues() if found["name"].startswith(settings.queue)}
+    assert ours == {names.work_queue, names.dead_queue, *retry_names}
+
+
+@pytest.fixture
+def default_names(broker: Broker):
+    """The documented names are shared by the whole test vhost: remove them after use."""
+    yield Settings().queue
+    with broker.api() as api:
+        vhost = q(broker.vhost)
+        for queue in ["tasks", "tasks.dead", "tasks.retry.1s", "tasks.retry.5s", "tasks.retry.25s"]:
+            api.delete(f"/api/queues/{vhost}/{q(queue)}")
+        for name in ["tasks", "tasks.dlx", "tasks.retry"]:
+            api.delete(f"/api/exchanges/{vhost}/{q(name)}")
+
+
+def test_the_default_names_for_tasks(
+    stack: Stack, settings: Settings, broker: Broker, settings_with, default_names: str
+) -> None:
+    """TASKQ_QUEUE=tasks, the documented default: tasks, tasks.dlx → tasks.dead, tasks.retry.*"""
+    assert default_names == "tasks"
+    stack.settings = settings_with(settings, queue="tasks", retry_delays_s=(1.0, 5.0, 25.0))
+    stack.migrate()
+    assert broker.queue("tasks")["arguments"]["x-dead-letter-exchange"] == "tasks.dlx"
+    assert broker.queue("tasks")["arguments"]["x-delivery-limit"] == 5
+    assert bindings_from(broker, "tasks") == {("tasks", "tasks")}
+    assert bindings_from(broker, "tasks.dlx") == {("tasks.dead", "")}
+    assert bindings_from(broker, "tasks.retry") == {
+        ("tasks.retry.1s", "tasks.retry.1s"),
+        ("tasks.retry.5s", "tasks.retry.5s"),
+        ("tasks.retry.25s", "tasks.retry.25s"),
+    }
+    assert broker.queue("tasks.retry.25s")["arguments"]["x-message-ttl"] == 25000
