@@ -1,0 +1,1 @@
+"""`taskq`: the command line client of the taskq API."""
