@@ -53,7 +53,13 @@ def parse_submission(body: bytes) -> Submission:
     if not isinstance(data, dict):
         raise ValidationError("data must be a JSON object", "data")
     registry.validate(action, data)
-    return Submission(action, data, orjson.dumps(data).decode())
+    try:
+        # Encoded one level down, as the queue message nests it: orjson refuses deep nesting,
+        # and data that fits here must fit there too.
+        data_json = orjson.dumps([data])[1:-1].decode()
+    except orjson.JSONEncodeError as exc:
+        raise ValidationError("data is nested too deeply", "data") from exc
+    return Submission(action, data, data_json)
 
 
 @dataclass(frozen=True, slots=True)
