@@ -22,6 +22,8 @@ BUSY_TIMEOUT_MS = 10_000
 
 T = TypeVar("T")
 WriteOp = Callable[[sqlite3.Connection], T]
+# A queued write: the op, its caller's future, and whether it must survive a power cut.
+Pending = tuple[WriteOp[Any], "asyncio.Future[Any]", bool]
 
 
 def configure(conn: sqlite3.Connection, synchronous: str = "NORMAL") -> None:
@@ -79,7 +81,7 @@ class BatchWriter:
         self._path = path
         self._synchronous = synchronous
         self._linger = linger_ms / 1000
-        self._pending: list[tuple[WriteOp[Any], asyncio.Future[Any]]] = []
+        self._pending: list[Pending] = []
         self._wakeup = asyncio.Event()
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="taskq-writer")
         self._conn: sqlite3.Connection | None = None
@@ -104,12 +106,16 @@ class BatchWriter:
         configure(conn, self._synchronous)
         return conn
 
-    async def run(self, op: WriteOp[T]) -> T:
-        """Queue `op`, wait until its batch has committed, and return what it returned."""
+    async def run(self, op: WriteOp[T], *, durable: bool = True) -> T:
+        """Queue `op`, wait until its batch has committed, and return what it returned.
+
+        `durable=False` is for a write whose loss in a power cut is harmless (it is redone):
+        with TASKQ_DB_SYNCHRONOUS=FULL, a batch of only such writes commits without an fsync.
+        """
         if self._closing:
             raise RuntimeError("the database writer is closed")
         future: asyncio.Future[T] = asyncio.get_running_loop().create_future()
-        self._pending.append((op, future))
+        self._pending.append((op, future, durable))
         self._wakeup.set()
         return await future
 
@@ -129,11 +135,11 @@ class BatchWriter:
                 outcomes = await loop.run_in_executor(self._executor, self._apply, batch)
             except Exception as exc:  # the commit failed: every caller in the batch learns it
                 logger.exception("database batch failed")
-                for _, future in batch:
+                for _, future, _ in batch:
                     if not future.done():
                         future.set_exception(exc)
                 continue
-            for (_, future), (ok, value) in zip(batch, outcomes, strict=True):
+            for (_, future, _), (ok, value) in zip(batch, outcomes, strict=True):
                 if future.done():  # the caller was cancelled; its write still happened
                     continue
                 if ok:
@@ -141,32 +147,52 @@ class BatchWriter:
                 else:
                     future.set_exception(value)
 
-    def _apply(
-        self, batch: list[tuple[WriteOp[Any], asyncio.Future[Any]]]
-    ) -> list[tuple[bool, Any]]:
+    def _apply(self, batch: list[Pending]) -> list[tuple[bool, Any]]:
         conn = self._conn
         assert conn is not None
-        outcomes: list[tuple[bool, Any]] = []
-        conn.execute("BEGIN IMMEDIATE")
+        # A batch of writes that need no power-loss durability (see `run`) skips the fsync;
+        # the next durable commit's fsync of the WAL covers it anyway.
+        relaxed = self._synchronous == "FULL" and not any(durable for _, _, durable in batch)
+        if relaxed:
+            conn.execute("PRAGMA synchronous = NORMAL")
         try:
-            for op, _ in batch:
-                conn.execute("SAVEPOINT op")
+            conn.execute("BEGIN IMMEDIATE")
+            try:
                 try:
-                    outcomes.append((True, op(conn)))
-                    conn.execute("RELEASE op")
-                except Exception as exc:
-                    # One bad op must not undo its neighbours' writes, whether SQLite refused
-                    # it or the op itself raised (store.KeyReused, say): only its caller learns.
-                    conn.execute("ROLLBACK TO op")
-                    conn.execute("RELEASE op")
-                    outcomes.append((False, exc))
-            conn.execute("COMMIT")
-        except BaseException:
-            if conn.in_transaction:
-                conn.execute("ROLLBACK")
-            raise
+                    # The common case: no op fails, and none pays for a savepoint (they cost
+                    # more than the statements they guard while the write lock is held).
+                    outcomes: list[tuple[bool, Any]] = [(True, op(conn)) for op, _, _ in batch]
+                except Exception:
+                    conn.execute("ROLLBACK")
+                    conn.execute("BEGIN IMMEDIATE")
+                    outcomes = self._apply_isolated(conn, batch)
+                conn.execute("COMMIT")
+            except BaseException:
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+                raise
+        finally:
+            if relaxed:
+                conn.execute(f"PRAGMA synchronous = {self._synchronous}")
         self.batches += 1
         self.operations += len(batch)
+        return outcomes
+
+    @staticmethod
+    def _apply_isolated(conn: sqlite3.Connection, batch: list[Pending]) -> list[tuple[bool, Any]]:
+        """Run the batch again, each op in a savepoint of its own."""
+        outcomes: list[tuple[bool, Any]] = []
+        for op, _, _ in batch:
+            conn.execute("SAVEPOINT op")
+            try:
+                outcomes.append((True, op(conn)))
+                conn.execute("RELEASE op")
+            except Exception as exc:
+                # One bad op must not undo its neighbours' writes, whether SQLite refused
+                # it or the op itself raised (store.KeyReused, say): only its caller learns.
+                conn.execute("ROLLBACK TO op")
+                conn.execute("RELEASE op")
+                outcomes.append((False, exc))
         return outcomes
 
     async def close(self) -> None:
