@@ -42,6 +42,7 @@ class Consumer:
         self.consumers: list[tuple[AbstractQueue, str]] = []
         self.worker: Worker | None = None
         self.dead_letters: DeadLetters | None = None
+        self.started = False
         self.stopping = False
 
     async def start(self) -> None:
@@ -67,6 +68,7 @@ class Consumer:
         self.channels.append(dead_channel)
         self.dead_letters = dead = DeadLetters(self.writer, self.metrics)
         self.consumers.append((dead_queue, await dead_queue.consume(dead.handle)))
+        self.started = True
         logger.info(
             "consuming",
             extra={
@@ -85,7 +87,9 @@ class Consumer:
         connection = self.connection
         connected = connection is not None and not connection.is_closed
         channels = bool(self.channels) and all(not ch.is_closed for ch in self.channels)
-        return {"broker": connected, "consuming": channels and not self.stopping}
+        # Not before start() has set up every consumer: the channels list fills as it goes.
+        consuming = self.started and channels and not self.stopping
+        return {"broker": connected, "consuming": consuming}
 
     async def poll_depths(self) -> None:
         """Keep the queue-depth gauges current (passive declares on a channel of their own)."""
