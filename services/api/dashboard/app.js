@@ -1,6 +1,6 @@
 // The dashboard: polls /stats, /tasks and the open task every POLL_MS and redraws.
 
-import { api, token, Unauthorized } from "./api.js";
+import { api, ApiError, token, Unauthorized } from "./api.js";
 import { drawChart } from "./chart.js";
 
 const POLL_MS = 2000;
@@ -114,12 +114,20 @@ function listPath() {
   return `/tasks?${params}`;
 }
 
+// an open task that is gone (a database reset, say) closes its panel instead of halting the page
+function forgetMissing(error) {
+  if (!(error instanceof ApiError) || error.status !== 404) throw error;
+  state.selected = null;
+  $("#detail").hidden = true;
+  return null;
+}
+
 async function refresh(generation) {
   const selected = state.selected;
   const [stats, page, task] = await Promise.all([
     api("/stats"),
     api(listPath()),
-    selected ? api(`/tasks/${selected}`) : null,
+    selected ? api(`/tasks/${selected}`).catch(forgetMissing) : null,
   ]);
   // a filter change or a click started a newer refresh: its answer wins
   if (generation !== state.generation) return;
@@ -135,7 +143,7 @@ async function poll() {
   const generation = ++state.generation;
   try {
     await refresh(generation);
-    if (generation === state.generation) setLive("live", `live · ${new Date().toLocaleTimeString()}`);
+    if (generation === state.generation) setLive("live", `live · ${new Date().toLocaleTimeString("sv-SE")}`);
   } catch (error) {
     if (generation !== state.generation) return;
     if (error instanceof Unauthorized) {
