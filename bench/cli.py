@@ -76,6 +76,7 @@ def main() -> None:
         },
         "plan": dataclasses.asdict(plan),
         "errors": {},
+        "sections": {},
     }
     sampler = RssSampler()
     sampler.start()
@@ -98,13 +99,19 @@ def main() -> None:
                 if name not in wanted:
                     continue
                 began = time.perf_counter()
+                load_before = os.getloadavg()[0]
                 with console.status(f"running {name} …"):
                     try:
                         steps[name]()
                     except Exception:  # one broken section still leaves a report of the rest
                         results["errors"][name] = traceback.format_exc()
                         console.print(f"[red]{name} failed[/red]\n{results['errors'][name]}")
-                console.print(f"  {name}: {time.perf_counter() - began:.1f}s")
+                took = time.perf_counter() - began
+                results["sections"][name] = {
+                    "seconds": took,
+                    "loadavg_1m": [load_before, os.getloadavg()[0]],
+                }
+                console.print(f"  {name}: {took:.1f}s (load average {os.getloadavg()[0]:.1f})")
     finally:
         sampler.stop()
         space.close()

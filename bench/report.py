@@ -179,6 +179,23 @@ def _rows(results: Results) -> list[tuple[str, str, str]]:
         ratio = _e2e_vs_floor(results)
         rows.append((label, "completed/s ÷ floor publish/s", _n(ratio, 2)))
         rows.append((label, "submit→completed p50/p95/p99 ms", _pcts(e2e["latency_ms"])))
+        cpu = e2e.get("cpu_ms_per_task", {})
+        rows.append(
+            (
+                label,
+                "CPU ms per task: API, consumer",
+                f"{_n(cpu.get('api'), 2)}, {_n(cpu.get('consumer'), 2)}",
+            )
+        )
+        consumer = e2e["consumer"]
+        rows.append(
+            (
+                label,
+                "consumer settings",
+                f"{consumer['channels']} ch × prefetch {consumer['prefetch']}, "
+                f"synchronous {consumer['db_synchronous']}",
+            )
+        )
         if e2e["status"].keys() - {"202"}:
             rows.append((label, "non-202 answers", str(e2e["status"])))
     for run in _get(results, "open_loop", "rates") or []:
@@ -215,6 +232,11 @@ def _rows(results: Results) -> list[tuple[str, str, str]]:
                     f"{_n(peak, 1)}; {_n(a, 1)} → {_n(b, 1)}",
                 )
             )
+    loads = ", ".join(
+        f"{name} {max(s['loadavg_1m']):.1f}" for name, s in (results.get("sections") or {}).items()
+    )
+    if loads:
+        rows.append(("machine", f"1-min load average ({results['machine']['cpus']} cores)", loads))
     for section, error in (results.get("errors") or {}).items():
         rows.append((section, "ERROR", error.splitlines()[0][:120] if error else "?"))
     return rows

@@ -11,6 +11,20 @@ import psutil
 Pids = Callable[[], dict[str, list[int]]]
 
 
+def cpu_seconds(pids: dict[str, list[int]]) -> dict[str, float]:
+    """User + system CPU time used so far by each role's processes: a cost per task that, unlike
+    a rate, does not move when other work shares the machine."""
+    used: dict[str, float] = {}
+    for role, role_pids in pids.items():
+        for pid in role_pids:
+            try:
+                times = psutil.Process(pid).cpu_times()
+            except psutil.Error:
+                continue
+            used[role] = used.get(role, 0.0) + times.user + times.system
+    return used
+
+
 class RssSampler:
     """Samples the RSS (MiB) of every process the current `pids()` names, by role."""
 

@@ -10,8 +10,14 @@ from typing import Any
 
 from bench.filler import fill
 from bench.measure import per_second, percentiles, run_json, steady_rate
-from bench.plan import SEED_CHANNELS, SEED_PREFETCH, SEED_WORK_DELAY_MS, Plan
-from bench.sampler import RssSampler
+from bench.plan import (
+    SEED_CHANNELS,
+    SEED_PREFETCH,
+    SEED_WORK_DELAY_MS,
+    THROUGHPUT_PREFETCH,
+    Plan,
+)
+from bench.sampler import RssSampler, cpu_seconds
 from bench.stack import BrokerSpace, Stack
 from services.api.queries import Position
 from shared.config import Settings
@@ -25,6 +31,10 @@ class Context:
     space: BrokerSpace
     workdir: Path
     sampler: RssSampler
+
+
+def _throughput_env() -> dict[str, str]:
+    return {"TASKQ_PREFETCH": os.environ.get("TASKQ_PREFETCH", str(THROUGHPUT_PREFETCH))}
 
 
 def _closed(stack: Stack, n: int, concurrency: int) -> dict[str, Any]:
@@ -45,7 +55,7 @@ def _finished(stack: Stack, since_ms: int) -> list[tuple[int, int]]:
 
 
 def broker_floor(ctx: Context) -> dict[str, Any]:
-    consumer = Settings.from_env(os.environ)  # the services' consumer, as the caller tunes it
+    consumer = Settings.from_env(_throughput_env())
     return run_json(
         "bench.floor",
         {
@@ -61,16 +71,19 @@ def broker_floor(ctx: Context) -> dict[str, Any]:
 def end_to_end_and_open_loop(ctx: Context) -> tuple[dict[str, Any], dict[str, Any]]:
     """Sections 2 and 3 share one stack: N tasks as fast as C clients go, then steady rates."""
     plan = ctx.plan
-    stack = Stack(ctx.space, ctx.workdir, "e2e")
+    stack = Stack(ctx.space, ctx.workdir, "e2e", **_throughput_env())
     try:
         stack.migrate()
         stack.start_api()
         stack.start_consumers(1)
         ctx.sampler.watch(stack.pids)
         since = int(time.time() * 1000)
+        cpu_before = cpu_seconds(stack.pids())
         load = _closed(stack, plan.e2e_tasks, plan.concurrency)
         accepted = load["status"].get("202", 0)
         stack.wait_completed(accepted, since)
+        time.sleep(SETTLE_S)  # the outbox's last marks
+        cpu_after = cpu_seconds(stack.pids())
         rows = _finished(stack, since)
         first_ms = load["first_send"] * 1000
         last_ms = max(p for _, p in rows)
@@ -86,6 +99,10 @@ def end_to_end_and_open_loop(ctx: Context) -> tuple[dict[str, Any], dict[str, An
             "accepted_series": per_second([c for c, _ in rows], first_ms),
             "completed_series": per_second([p for _, p in rows], first_ms),
             "consumer": _consumer_settings(stack),
+            "cpu_ms_per_task": {
+                role: (cpu_after[role] - cpu_before.get(role, 0.0)) * 1000 / max(len(rows), 1)
+                for role in cpu_after
+            },
         }
         open_loop = {"seconds": plan.open_seconds, "rates": []}
         for rate in plan.open_rates:
@@ -214,7 +231,7 @@ def listing(ctx: Context) -> dict[str, Any]:
 def memory(ctx: Context) -> dict[str, Any]:
     """Section 7: RSS after a first batch of tasks and after many more (a leak check)."""
     plan = ctx.plan
-    stack = Stack(ctx.space, ctx.workdir, "memory")
+    stack = Stack(ctx.space, ctx.workdir, "memory", **_throughput_env())
     first, last = plan.memory_checkpoints
     try:
         stack.migrate()
