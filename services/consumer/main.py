@@ -111,9 +111,13 @@ class Consumer:
     async def drain(self) -> None:
         """Stop taking deliveries, wait for those in flight (up to the grace period), close."""
         self.stopping = True
-        for queue, tag in self.consumers:
-            with contextlib.suppress(Exception):  # a dead channel has no consumer to cancel
-                await queue.cancel(tag)
+        # A robust channel waits for a lost broker to come back before it cancels; shutdown
+        # must not wait with it (the consumers die with the connection anyway).
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(self.settings.publish_timeout_s):
+                for queue, tag in self.consumers:
+                    with contextlib.suppress(Exception):  # a dead channel has no consumer
+                        await queue.cancel(tag)
         in_flight: set[asyncio.Task[object]] = set()
         if self.worker is not None:
             in_flight |= self.worker.in_flight
