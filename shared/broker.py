@@ -8,6 +8,7 @@ import time
 from typing import Any
 
 import aio_pika
+import aiormq
 from aio_pika.abc import (
     AbstractChannel,
     AbstractExchange,
@@ -154,7 +155,25 @@ async def publish_confirmed(
     """Publish mandatory and wait for the broker's confirm; raise PublishError otherwise."""
     try:
         async with asyncio.timeout(wait_s):
-            await exchange.publish(message, routing_key, mandatory=True)
+            # Exchanges aio-pika declares carry their channel; the abstract type does not say so.
+            owner: AbstractChannel = exchange.channel  # type: ignore[attr-defined]
+            if owner.is_closed:
+                raise aio_pika.exceptions.ChannelInvalidStateError("channel closed")
+            channel = await owner.get_underlay_channel()
+            assert isinstance(channel, aiormq.Channel)
+            # aio-pika's Exchange.publish holds the channel's lock until the frame is written
+            # and drained, which lets one publish per event-loop turn through: under load the
+            # requests queue on that lock, not on the broker. wait=False releases the lock once
+            # the frame is queued for the writer; basic_publish still returns only on the
+            # broker's confirm (and raises on a nack or a return).
+            await channel.basic_publish(
+                message.body,
+                exchange=exchange.name,
+                routing_key=routing_key,
+                properties=message.properties,
+                mandatory=True,
+                wait=False,
+            )
     except TimeoutError as exc:
         raise PublishError(f"no confirm from the broker within {wait_s:g}s") from exc
     except (aio_pika.exceptions.AMQPError, ConnectionError, RuntimeError) as exc:
