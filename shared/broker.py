@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Callable
 from typing import Any
 
 import aio_pika
@@ -126,6 +127,24 @@ async def connect(settings: Settings, *, name: str) -> AbstractRobustConnection:
             logger.info("waiting for the broker", extra={"error": str(exc)})
             await asyncio.sleep(delay)
             delay = min(delay * 2, 2.0)
+
+
+def watch_connection(
+    connection: AbstractRobustConnection, on_restored: Callable[[], None] | None = None
+) -> None:
+    """Log when the broker connection is lost (not when we close it) and when it is back."""
+
+    def lost(_: object, exc: BaseException | None) -> None:
+        if exc is not None:  # None means we closed it ourselves
+            logger.warning("broker connection lost: %s", exc or type(exc).__name__)
+
+    def restored(*_: object) -> None:
+        logger.info("broker connection restored")
+        if on_restored is not None:
+            on_restored()
+
+    connection.close_callbacks.add(lost)
+    connection.reconnect_callbacks.add(restored)
 
 
 def redact(url: str) -> str:

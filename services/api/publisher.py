@@ -7,7 +7,14 @@ import logging
 
 from aio_pika.abc import AbstractRobustChannel, AbstractRobustConnection
 
-from shared.broker import Topology, connect, declare_topology, publish_confirmed, task_message
+from shared.broker import (
+    Topology,
+    connect,
+    declare_topology,
+    publish_confirmed,
+    task_message,
+    watch_connection,
+)
 from shared.config import Settings
 from shared.errors import PublishError
 from shared.models import Envelope
@@ -46,8 +53,7 @@ class Publisher:
         # the channel every publish depends on.
         inspect_channel = await connection.channel()
         assert isinstance(inspect_channel, AbstractRobustChannel)
-        connection.close_callbacks.add(lambda *_: logger.warning("broker connection lost"))
-        connection.reconnect_callbacks.add(lambda *_: logger.info("broker connection restored"))
+        watch_connection(connection)
         return cls(connection, channel, topology, settings, inspect_channel)
 
     @property

@@ -18,7 +18,7 @@ from services.consumer.deadletters import DeadLetters
 from services.consumer.metrics import ConsumerMetrics
 from services.consumer.probes import create_probe_app
 from services.consumer.worker import Worker
-from shared.broker import connect, declare_topology
+from shared.broker import connect, declare_topology, watch_connection
 from shared.config import Settings
 from shared.db import BatchWriter, check_schema
 from shared.errors import TaskqError
@@ -48,8 +48,7 @@ class Consumer:
     async def start(self) -> None:
         settings = self.settings
         self.connection = connection = await connect(settings, name="taskq-consumer")
-        connection.close_callbacks.add(lambda *_: logger.warning("broker connection lost"))
-        connection.reconnect_callbacks.add(self._reconnected)
+        watch_connection(connection, self.metrics.reconnects.inc)
         # Confirms on the channel that publishes retries: a retry is scheduled only once the
         # broker holds it, and only then is the failed delivery acked.
         publish_channel = await connection.channel(publisher_confirms=True, on_return_raises=True)
@@ -77,10 +76,6 @@ class Consumer:
                 "prefetch": settings.prefetch,
             },
         )
-
-    def _reconnected(self, *_: object) -> None:
-        self.metrics.reconnects.inc()
-        logger.info("broker connection restored; consumers resume")
 
     def readiness(self) -> dict[str, bool]:
         """Ready only while really consuming: connection and every channel open."""
