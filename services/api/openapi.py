@@ -256,6 +256,11 @@ PATHS: dict[str, Schema] = {
                 s400=use("BadRequest"),
                 s401=use("Unauthorized"),
                 s413=error("The body is over 1 MiB."),
+                s409=error(
+                    "An earlier request with this Idempotency-Key still waits for the broker's "
+                    "confirm; repeat it after Retry-After.",
+                    RETRY_AFTER,
+                ),
                 s415=error("Content-Type is not application/json."),
                 s422=error(
                     "The action refuses the data (`field` names it), or the Idempotency-Key "

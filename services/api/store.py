@@ -14,6 +14,8 @@ class Existing:
 
     id: str
     status: str
+    # Queued but not yet confirmed by the broker: its own request may still withdraw it (503).
+    pending: bool = False
 
 
 class KeyReused(Exception):
@@ -36,14 +38,14 @@ def insert_task(
     def op(conn: sqlite3.Connection) -> Existing | None:
         if key is not None:
             row = conn.execute(
-                "SELECT k.task_id, k.request_hash, t.status FROM idempotency_keys k"
+                "SELECT k.task_id, k.request_hash, t.status, t.published FROM idempotency_keys k"
                 " LEFT JOIN tasks t ON t.id = k.task_id WHERE k.key = ? AND k.created_at > ?",
                 (key, now - key_ttl_ms),
             ).fetchone()
             if row is not None and row[2] is not None:
                 if row[1] != request_hash:
                     raise KeyReused(key)
-                return Existing(row[0], row[2])
+                return Existing(row[0], row[2], pending=row[2] == "queued" and not row[3])
             conn.execute("DELETE FROM idempotency_keys WHERE key = ?", (key,))
         conn.execute(
             "INSERT INTO tasks (id, action, data, status, attempts, created_at, queued_at)"

@@ -81,6 +81,13 @@ async def create_task(request: web.Request) -> web.Response:
     except store.KeyReused:
         return error_response("Idempotency-Key was already used with a different request body", 422)
     if existing is not None:
+        if existing.pending:
+            # A 202 now could name a task its first request is about to withdraw.
+            return error_response(
+                "a request with this Idempotency-Key is still in progress",
+                409,
+                headers={"Retry-After": "1"},
+            )
         return json_response(
             {"id": existing.id, "status": existing.status},
             202,

@@ -96,7 +96,7 @@ def test_statuses_and_probes() -> None:
 def test_each_operation_lists_what_its_view_can_answer() -> None:
     paths = document()["paths"]
     answers = {
-        ("/tasks", "post"): {"202", "400", "401", "413", "415", "422", "503"},
+        ("/tasks", "post"): {"202", "400", "401", "409", "413", "415", "422", "503"},
         ("/tasks", "get"): {"200", "400", "401"},
         ("/tasks/retry", "post"): {"202", "400", "401", "503"},
         ("/tasks/{task_id}", "get"): {"200", "400", "401", "404"},
