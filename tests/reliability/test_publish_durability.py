@@ -1,0 +1,207 @@
+"""Guarantee 1: a 202 means the broker holds the task; anything else is a quick 503."""
+
+from __future__ import annotations
+
+import urllib.parse
+import uuid
+
+import httpx
+import pytest
+
+from shared.clock import now_ms
+from shared.config import Settings
+from shared.names import Names
+from tests.reliability.observe import (
+    consumer_metric,
+    execute,
+    query,
+    task_row,
+    wait_final,
+    wait_until,
+)
+from tests.reliability.tcp_proxy import TcpProxy
+from tests.support.broker import Broker
+from tests.support.processes import Stack
+
+pytestmark = pytest.mark.integration
+
+TASK = {"action": "uppercase", "data": {"text": "durable"}}
+
+
+def assert_not_queued(response: httpx.Response) -> None:
+    assert response.status_code == 503, response.text
+    assert response.json() == {"error": "failed to queue task"}
+    assert int(response.headers["Retry-After"]) > 0
+
+
+def ready(client: httpx.Client) -> int:
+    return client.get("/readyz").status_code
+
+
+def _q(value: str) -> str:
+    return urllib.parse.quote(value, safe="")
+
+
+def plant_failed(settings: Settings) -> str:
+    task_id = str(uuid.uuid4())
+    now = now_ms()
+    execute(
+        settings,
+        "INSERT INTO tasks (id, action, data, status, error, attempts, created_at, processed_at,"
+        " queued_at, published) VALUES (?, 'uppercase', '{}', 'failed', 'earlier', 3, ?, ?, ?, 1)",
+        (task_id, now, now, now),
+    )
+    return task_id
+
+
+def row_ids(settings: Settings) -> set[str]:
+    return {r["id"] for r in query(settings, "SELECT id FROM tasks")}
+
+
+def test_broker_down_means_503_then_publishing_resumes(
+    stack: Stack, settings: Settings, settings_with, make_proxy, client: httpx.Client
+) -> None:
+    proxy: TcpProxy = make_proxy()
+    api_settings = settings_with(
+        settings, amqp_url=proxy.url(settings.amqp_url), publish_timeout_s=1
+    )
+    stack.migrate()
+    stack.api(api_settings)
+    stack.consumer()
+    accepted = [client.post("/tasks", json=TASK).json()["id"]]
+    failed = plant_failed(settings)
+
+    proxy.cut()
+    wait_until(lambda: ready(client) == 503, 30, "/readyz to report the broker gone")
+    assert client.get("/readyz").json()["broker"] is False
+    for _ in range(5):
+        assert_not_queued(client.post("/tasks", json=TASK))
+    # replays cannot be queued either, and say so the same way
+    assert_not_queued(client.post(f"/tasks/{failed}/retry"))
+    assert_not_queued(client.post("/tasks/retry", params={"status": "failed"}))
+    assert task_row(settings, failed)["status"] == "failed"
+    # the rest of the API keeps answering
+    assert client.get("/healthz").status_code == 200
+    assert client.get("/tasks").status_code == 200
+    assert client.get(f"/tasks/{accepted[0]}").status_code == 200
+    assert client.get("/metrics").status_code == 200
+    stats = client.get("/stats")
+    assert stats.status_code == 200 and stats.json()["queues"] is None
+    assert ready(client) == 503
+
+    proxy.restore()
+    wait_until(lambda: ready(client) == 200, 60, "/readyz to recover without a restart")
+    response = client.post("/tasks", json=TASK)
+    assert response.status_code == 202, response.text
+    accepted.append(response.json()["id"])
+    for task_id in accepted:
+        assert wait_final(settings, task_id)["status"] == "completed"
+    # every 503 withdrew its row: the database holds exactly the accepted tasks
+    assert row_ids(settings) == {*accepted, failed}
+    replayed = client.post(f"/tasks/{failed}/retry")
+    assert replayed.status_code == 202, replayed.text
+    assert wait_final(settings, failed)["status"] == "completed"
+
+
+def test_unconfirmed_publish_times_out_to_503(
+    stack: Stack, settings: Settings, settings_with, make_proxy, client: httpx.Client
+) -> None:
+    """A stalled network: the publish leaves, no confirm comes back within the timeout."""
+    proxy: TcpProxy = make_proxy()
+    api_settings = settings_with(
+        settings, amqp_url=proxy.url(settings.amqp_url), publish_timeout_s=1
+    )
+    stack.migrate()
+    stack.api(api_settings)
+    stack.consumer()
+
+    proxy.freeze()
+    try:
+        assert_not_queued(client.post("/tasks", json=TASK, timeout=20))
+    finally:
+        proxy.restore()
+    # the stalled message reaches the broker after all; its task was withdrawn, so the consumer
+    # skips it rather than running a task the client was told failed
+    wait_until(
+        lambda: consumer_metric(settings, "taskq_deliveries_skipped_total", why="unknown") == 1,
+        30,
+        "the consumer to skip the withdrawn task",
+    )
+    assert row_ids(settings) == set()
+    response = client.post("/tasks", json=TASK)
+    assert response.status_code == 202, response.text
+    assert wait_final(settings, response.json()["id"])["status"] == "completed"
+
+
+def test_returned_publish_is_503(
+    stack: Stack, settings: Settings, broker: Broker, client: httpx.Client
+) -> None:
+    """Mandatory publish with no queue bound: the broker returns it, the API says 503."""
+    names = Names(settings.queue)
+    stack.migrate()
+    stack.api()
+    stack.consumer()
+    binding = f"/api/bindings/{_q(broker.vhost)}/e/{_q(names.exchange)}/q/{_q(names.work_queue)}"
+    with broker.api() as api:
+        api.delete(f"{binding}/{_q(names.routing_key)}").raise_for_status()
+        try:
+            assert_not_queued(client.post("/tasks", json=TASK))
+            assert row_ids(settings) == set()
+        finally:
+            api.post(binding, json={"routing_key": names.routing_key}).raise_for_status()
+    response = client.post("/tasks", json=TASK)
+    assert response.status_code == 202, response.text
+    assert wait_final(settings, response.json()["id"])["status"] == "completed"
+
+
+def test_nacked_publish_is_503_until_the_queue_drains(
+    stack: Stack, settings: Settings, broker: Broker, client: httpx.Client
+) -> None:
+    """A full queue (x-overflow reject-publish) nacks the publish: 503, no row left behind;
+    once consumers drain it, the same API process is accepted again."""
+    names = Names(settings.queue)
+    stack.migrate()
+    stack.api()
+    policy = f"/api/policies/{_q(broker.vhost)}/full-{names.work_queue}"
+    accepted: list[str] = []
+    with broker.api() as api:
+        api.put(
+            policy,
+            json={
+                "pattern": f"^{names.work_queue}$",
+                "definition": {"max-length": 1},
+                "apply-to": "queues",
+            },
+        ).raise_for_status()
+        try:
+            wait_until(
+                lambda: effective_policy(broker, names.work_queue).get("max-length") == 1,
+                30,
+                "the max-length policy to apply",
+            )
+            # no consumer yet: the queue fills, and the broker starts refusing
+            refused = None
+            for _ in range(10):
+                response = client.post("/tasks", json=TASK)
+                if response.status_code != 202:
+                    refused = response
+                    break
+                accepted.append(response.json()["id"])
+            assert refused is not None, "the broker never nacked a publish to a full queue"
+            assert_not_queued(refused)
+            assert row_ids(settings) == set(accepted)
+
+            stack.consumer()
+            for task_id in accepted:
+                assert wait_final(settings, task_id)["status"] == "completed"
+            response = client.post("/tasks", json=TASK)
+            assert response.status_code == 202, response.text
+            assert wait_final(settings, response.json()["id"])["status"] == "completed"
+        finally:
+            # (RabbitMQ 3.10 keeps refusing a channel whose queue lost its limit while full, so
+            # the policy goes only once the queue has drained.)
+            api.delete(policy).raise_for_status()
+
+
+def effective_policy(broker: Broker, queue: str) -> dict:
+    return broker.queue(queue).get("effective_policy_definition") or {}
