@@ -51,14 +51,16 @@ def test_the_sweep_publishes_unconfirmed_tasks(
         assert row is not None and row["published"] == 1
 
 
-def test_a_recent_unconfirmed_task_is_left_to_its_request(stack: Stack, settings: Settings) -> None:
+def test_a_recent_unconfirmed_task_is_left_to_its_request(
+    stack: Stack, settings: Settings, settings_with
+) -> None:
     """Younger than TASKQ_ORPHAN_AGE_S, the row may still have its publish in flight."""
     stack.migrate()
     fresh = plant_orphan(settings, "uppercase", "{}", age_s=0)
+    old = plant_orphan(settings, "uppercase", "{}", age_s=3600)
     stack.consumer()
-    stack.api()  # orphan_age_s=30: the sweep runs every 10 s and must leave this row alone
-    old = plant_orphan(settings, "uppercase", "{}", age_s=120)
-    # the old one proves a sweep has run; the fresh one (not 30 s old yet) was not touched
+    stack.api(settings_with(settings, orphan_age_s=600))  # sweeps every 10 s
+    # the old one proves a sweep has run; the fresh one (far from 600 s old) was left alone
     assert wait_final(settings, old, timeout=60)["status"] == "completed"
     row = task_row(settings, fresh)
     assert row is not None and row["status"] == "queued" and row["published"] == 0

@@ -121,14 +121,17 @@ def test_no_consumer_holds_a_message_while_it_waits_to_retry(
 
     time.sleep(STATS_LAG_S)
     work = broker.queue(names.work_queue)
-    waiting = broker.queue(names.retry_queue(SLOW_RETRY_S))
     in_flight = consumer_metric(settings, "taskq_tasks_in_flight")
-    assert status_of(settings, task_id) == "retrying", (
-        "the retry came before the stats could be read"
+    # the broker holds it, in the retry queue
+    wait_until(
+        lambda: broker.queue(names.retry_queue(SLOW_RETRY_S)).get("messages") == 1,
+        SLOW_RETRY_S,
+        "the retry queue to report the message",
+        every=0.5,
     )
-    assert work["messages_unacknowledged"] == 0
-    assert work["messages"] == 0
-    assert waiting["messages"] == 1  # the broker holds it, in the retry queue
+    assert status_of(settings, task_id) == "retrying", "the retry came before the stats did"
+    assert work.get("messages_unacknowledged") == 0, work
+    assert work.get("messages") == 0, work
     assert in_flight == 0
     row = wait_final(settings, task_id, timeout=60)
     assert row["status"] == "completed" and row["attempts"] == 2
