@@ -36,9 +36,13 @@ def broker() -> Iterator[Broker]:
 
 
 @pytest.fixture
-def settings(broker: Broker, tmp_path: Path) -> Settings:
-    """Settings of one test: its own queue names, database file and ports."""
-    return Settings(
+def settings(broker: Broker, tmp_path: Path) -> Iterator[Settings]:
+    """Settings of one test: its own queue names, database file and ports.
+
+    The test's queues and exchanges are deleted after it (its services are stopped by then):
+    hundreds of quorum queues left to the end of the run make the broker slow for everyone.
+    """
+    made = Settings(
         amqp_url=broker.amqp_url,
         db_path=str(tmp_path / "tasks.db"),
         http_host="127.0.0.1",
@@ -51,6 +55,8 @@ def settings(broker: Broker, tmp_path: Path) -> Settings:
         shutdown_grace_s=10,
         orphan_age_s=30,
     )
+    yield made
+    broker.delete_prefixed(made.queue)
 
 
 @pytest.fixture

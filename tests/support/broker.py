@@ -40,6 +40,19 @@ class Broker:
             response.raise_for_status()
             return response.json()
 
+    def delete_prefixed(self, prefix: str) -> None:
+        """Delete the queues and exchanges named `prefix` or `prefix.*` in the test vhost."""
+        vhost = _quote(self.vhost)
+        with self.api() as api:
+            for kind in ("queues", "exchanges"):
+                listed = api.get(f"/api/{kind}/{vhost}", params={"columns": "name"})
+                if listed.status_code != 200:
+                    continue
+                for item in listed.json():
+                    name = item["name"]
+                    if name == prefix or name.startswith(prefix + "."):
+                        api.delete(f"/api/{kind}/{vhost}/{_quote(name)}")
+
     def close_all_connections(self) -> int:
         """Force-close every connection in the test vhost (like `rabbitmqctl close_all_connections`)."""
         closed = 0
