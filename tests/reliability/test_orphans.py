@@ -9,7 +9,7 @@ import pytest
 
 from shared.clock import now_ms
 from shared.config import Settings
-from tests.reliability.observe import execute, task_row, wait_final
+from tests.reliability.observe import execute, task_row, wait_final, wait_until
 from tests.support.processes import Stack
 
 pytestmark = pytest.mark.integration
@@ -45,10 +45,13 @@ def test_the_sweep_publishes_unconfirmed_tasks(
         assert row["attempts"] == 1
         results[task_id] = row["result"]
     assert results == {orphans[0]: '{"output":"ORPHAN"}', orphans[1]: '{"output":3}'}
-    # the sweep marked them confirmed, so it publishes them no more
+    # the sweep marks them confirmed (asynchronously), so it publishes them no more
     for task_id in orphans:
-        row = task_row(settings, task_id)
-        assert row is not None and row["published"] == 1
+        wait_until(
+            lambda task_id=task_id: task_row(settings, task_id)["published"] == 1,
+            30,
+            "the republished task to be marked confirmed",
+        )
 
 
 def test_a_recent_unconfirmed_task_is_left_to_its_request(

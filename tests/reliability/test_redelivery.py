@@ -56,8 +56,13 @@ def test_a_duplicate_of_a_completed_task_is_acked_without_running(
     stack.consumer()
     body = {"action": "uppercase", "data": {"text": "once"}}
     task_id = client.post("/tasks", json=body).json()["id"]
-    before = wait_final(settings, task_id)
-    assert before["status"] == "completed"
+    assert wait_final(settings, task_id)["status"] == "completed"
+    # the confirm is marked asynchronously; wait for the row to settle before comparing
+    before = wait_until(
+        lambda: (row := task_row(settings, task_id)) is not None and row["published"] == 1 and row,
+        30,
+        "the task's confirm to be marked",
+    )
 
     names = Names(settings.queue)
     envelope = Envelope(task_id, body["action"], {"text": "twice"}).encode()
