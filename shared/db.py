@@ -5,8 +5,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import sqlite3
-import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -19,17 +19,11 @@ logger = logging.getLogger(__name__)
 # The migration this code was written against; services refuse to start on an older database.
 SCHEMA_VERSION = 1
 BUSY_TIMEOUT_MS = 10_000
-LOCK_POLL_MIN_S = 0.0002
-LOCK_POLL_MAX_S = 0.002
 
 T = TypeVar("T")
 WriteOp = Callable[[sqlite3.Connection], T]
 # A queued write: the op, its caller's future, and whether it must survive a power cut.
 Pending = tuple[WriteOp[Any], "asyncio.Future[Any]", bool]
-
-
-def _is_busy(exc: sqlite3.OperationalError) -> bool:
-    return "locked" in str(exc) or "busy" in str(exc)
 
 
 def configure(conn: sqlite3.Connection, synchronous: str = "NORMAL") -> None:
@@ -78,12 +72,9 @@ async def open_reader(path: str) -> aiosqlite.Connection:
 class BatchWriter:
     """Group commit: write operations queue up and run together, one transaction per batch.
 
-    Each operation is a plain function of a sqlite3 connection, and callers learn their result
-    only after the commit. The batch runs on the event loop's own thread: a statement takes tens
-    of microseconds and a commit well under a millisecond, while a writer thread would pay a
-    GIL hand-off (up to the 5 ms switch interval) at every statement, because sqlite3 releases
-    the GIL around each step. Waiting for the write lock, the one slow part, never blocks the
-    loop: the lock is polled with `asyncio.sleep` in between.
+    Each operation is a plain function of a sqlite3 connection. A whole batch runs in one hop
+    to a dedicated thread, so the event loop pays one context switch per commit rather than one
+    per statement, and callers learn their result only after the commit is durable.
     """
 
     def __init__(self, path: str, *, synchronous: str = "NORMAL", linger_ms: int = 0) -> None:
@@ -92,6 +83,7 @@ class BatchWriter:
         self._linger = linger_ms / 1000
         self._pending: list[Pending] = []
         self._wakeup = asyncio.Event()
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="taskq-writer")
         self._conn: sqlite3.Connection | None = None
         self._task: asyncio.Task[None] | None = None
         self._closing = False
@@ -99,16 +91,19 @@ class BatchWriter:
         self.operations = 0
 
     async def start(self) -> None:
-        """Open the connection and start the commit loop."""
-        self._conn = self._connect()
+        """Open the connection on the writer thread and start the commit loop."""
+        loop = asyncio.get_running_loop()
+        self._conn = await loop.run_in_executor(self._executor, self._connect)
         self._task = asyncio.create_task(self._run(), name="taskq-batch-writer")
 
     def _connect(self) -> sqlite3.Connection:
-        conn = sqlite3.connect(self._path, isolation_level=None)
+        conn = sqlite3.connect(
+            self._path,
+            timeout=BUSY_TIMEOUT_MS / 1000,
+            isolation_level=None,
+            check_same_thread=False,
+        )
         configure(conn, self._synchronous)
-        # The lock is polled without blocking the loop (see _lock), never waited for inside
-        # SQLite's busy handler, which would block the loop and sleeps 1, 2, 5, 10… ms anyway.
-        conn.execute("PRAGMA busy_timeout = 0")
         return conn
 
     async def run(self, op: WriteOp[T], *, durable: bool = True) -> T:
@@ -125,6 +120,7 @@ class BatchWriter:
         return await future
 
     async def _run(self) -> None:
+        loop = asyncio.get_running_loop()
         while True:
             if not self._pending:
                 if self._closing:
@@ -136,7 +132,7 @@ class BatchWriter:
             # Whatever queued while the previous batch committed goes into this one.
             batch, self._pending = self._pending, []
             try:
-                outcomes = await self._commit(batch)
+                outcomes = await loop.run_in_executor(self._executor, self._apply, batch)
             except Exception as exc:  # the commit failed: every caller in the batch learns it
                 logger.exception("database batch failed")
                 for _, future, _ in batch:
@@ -151,7 +147,7 @@ class BatchWriter:
                 else:
                     future.set_exception(value)
 
-    async def _commit(self, batch: list[Pending]) -> list[tuple[bool, Any]]:
+    def _apply(self, batch: list[Pending]) -> list[tuple[bool, Any]]:
         conn = self._conn
         assert conn is not None
         # A batch of writes that need no power-loss durability (see `run`) skips the fsync;
@@ -160,9 +156,16 @@ class BatchWriter:
         if relaxed:
             conn.execute("PRAGMA synchronous = NORMAL")
         try:
-            await self._lock(conn)
+            conn.execute("BEGIN IMMEDIATE")
             try:
-                outcomes = self._apply(conn, batch)
+                try:
+                    # The common case: no op fails, and none pays for a savepoint (they cost
+                    # more than the statements they guard while the write lock is held).
+                    outcomes: list[tuple[bool, Any]] = [(True, op(conn)) for op, _, _ in batch]
+                except Exception:
+                    conn.execute("ROLLBACK")
+                    conn.execute("BEGIN IMMEDIATE")
+                    outcomes = self._apply_isolated(conn, batch)
                 conn.execute("COMMIT")
             except BaseException:
                 if conn.in_transaction:
@@ -176,50 +179,28 @@ class BatchWriter:
         return outcomes
 
     @staticmethod
-    async def _lock(conn: sqlite3.Connection) -> None:
-        """BEGIN IMMEDIATE, retrying every fraction of a millisecond while another process
-        holds the write lock (for about a millisecond per commit)."""
-        deadline = time.monotonic() + BUSY_TIMEOUT_MS / 1000
-        pause = LOCK_POLL_MIN_S
-        while True:
+    def _apply_isolated(conn: sqlite3.Connection, batch: list[Pending]) -> list[tuple[bool, Any]]:
+        """Run the batch again, each op in a savepoint of its own."""
+        outcomes: list[tuple[bool, Any]] = []
+        for op, _, _ in batch:
+            conn.execute("SAVEPOINT op")
             try:
-                conn.execute("BEGIN IMMEDIATE")
-                return
-            except sqlite3.OperationalError as exc:
-                if not _is_busy(exc) or time.monotonic() > deadline:
-                    raise
-            await asyncio.sleep(pause)
-            pause = min(pause * 2, LOCK_POLL_MAX_S)
-
-    @staticmethod
-    def _apply(conn: sqlite3.Connection, batch: list[Pending]) -> list[tuple[bool, Any]]:
-        """Run every op of the batch inside the open transaction."""
-        conn.execute("SAVEPOINT batch")
-        try:
-            # The common case: no op fails, and none pays for a savepoint of its own.
-            outcomes: list[tuple[bool, Any]] = [(True, op(conn)) for op, _, _ in batch]
-        except Exception:
-            conn.execute("ROLLBACK TO batch")
-            outcomes = []
-            for op, _, _ in batch:
-                conn.execute("SAVEPOINT op")
-                try:
-                    outcomes.append((True, op(conn)))
-                    conn.execute("RELEASE op")
-                except Exception as exc:
-                    # One bad op must not undo its neighbours' writes, whether SQLite refused
-                    # it or the op itself raised (store.KeyReused, say): only its caller learns.
-                    conn.execute("ROLLBACK TO op")
-                    conn.execute("RELEASE op")
-                    outcomes.append((False, exc))
-        conn.execute("RELEASE batch")
+                outcomes.append((True, op(conn)))
+                conn.execute("RELEASE op")
+            except Exception as exc:
+                # One bad op must not undo its neighbours' writes, whether SQLite refused
+                # it or the op itself raised (store.KeyReused, say): only its caller learns.
+                conn.execute("ROLLBACK TO op")
+                conn.execute("RELEASE op")
+                outcomes.append((False, exc))
         return outcomes
 
     async def close(self) -> None:
-        """Commit what is queued, then close the connection."""
+        """Commit what is queued, then close the connection and the thread."""
         self._closing = True
         self._wakeup.set()
         if self._task is not None:
             await self._task
         if self._conn is not None:
-            self._conn.close()
+            await asyncio.get_running_loop().run_in_executor(self._executor, self._conn.close)
+        self._executor.shutdown(wait=True)
