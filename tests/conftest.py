@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import dataclasses
-import os
 import uuid
 from collections.abc import AsyncIterator, Iterator
+from contextlib import ExitStack
 from pathlib import Path
 
 import aio_pika
@@ -13,7 +13,7 @@ import pytest
 
 from shared.broker import declare_topology
 from shared.config import Settings
-from tests.support.broker import Broker, test_broker
+from tests.support.broker import Broker, NoBroker, test_broker
 from tests.support.processes import Stack, free_port
 
 
@@ -21,17 +21,14 @@ from tests.support.processes import Stack, free_port
 def broker() -> Iterator[Broker]:
     """The broker for integration tests, isolated in a vhost deleted after the run.
 
-    Without one, the tests that need it are skipped locally, but fail when CI is set.
+    Without one the tests fail with one line saying how to get one, never skip: a run that could
+    not reach a broker is not green.
     """
-    with test_broker() as found:
-        if found is None:
-            message = (
-                "no RabbitMQ for integration tests: set TASKQ_TEST_AMQP_URL "
-                "(e.g. amqp://guest:guest@127.0.0.1:5672/) or run Docker"
-            )
-            if os.environ.get("CI"):
-                pytest.fail(message)
-            pytest.skip(message)
+    with ExitStack() as stack:
+        try:
+            found = stack.enter_context(test_broker())
+        except NoBroker as exc:
+            raise pytest.fail.Exception(str(exc), pytrace=False) from None
         yield found
 
 

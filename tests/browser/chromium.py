@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 from playwright.sync_api import Browser, sync_playwright
 
-CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM = Path("/usr/bin/chromium")  # Debian's; else `chromium` or `chromium-browser` on PATH
+NAMES = ("chromium", "chromium-browser")
 ARGS = [
     "--headless",
     "--no-sandbox",
@@ -21,16 +23,32 @@ ARGS = [
 ]
 
 
+def executable() -> Path | None:
+    """The Chromium to drive, or None when there is none here."""
+    if CHROMIUM.is_file():
+        return CHROMIUM
+    for name in NAMES:
+        if (found := shutil.which(name)) is not None:
+            return Path(found)
+    return None
+
+
 def missing_reason() -> str | None:
-    if CHROMIUM.exists():
+    if executable() is not None:
         return None
-    return f"no Chromium at {CHROMIUM}: `apt-get install -y chromium` (the CI script does)"
+    return (
+        f"no Chromium for the browser tests (looked for {CHROMIUM}, then {' and '.join(NAMES)} "
+        "on PATH): `apt-get install -y chromium`"
+    )
 
 
 @contextmanager
 def chromium() -> Iterator[Browser]:
+    path = executable()
+    if path is None:
+        raise FileNotFoundError(missing_reason())
     with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
+        browser = playwright.chromium.launch(executable_path=str(path), args=ARGS)
         try:
             yield browser
         finally:

@@ -2,14 +2,31 @@
 
 from __future__ import annotations
 
+import gc
 import os
+import socket
 import urllib.parse
 import uuid
-from collections.abc import Iterator
+import warnings
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
 import httpx
+
+LOCAL_AMQP_URL = "amqp://guest:guest@localhost:5672/"  # the broker `make up` uses
+LOCAL_MGMT_URL = "http://guest:guest@localhost:15672"
+PROBE_TIMEOUT_S = 2.0
+NO_BROKER = (
+    "no RabbitMQ for integration tests: start one (`rabbitmq-server -detached`, or `make up`), "
+    "run Docker, or set TASKQ_TEST_AMQP_URL"
+)
+
+
+class NoBroker(Exception):
+    """No usable broker for the integration tests; the message says how to get one."""
 
 
 @dataclass(frozen=True)
@@ -18,27 +35,29 @@ class Broker:
     mgmt_url: str  # http://user:pass@host:15672
     vhost: str
 
-    def api(self) -> httpx.Client:
+    def api(self, timeout: float = 10) -> httpx.Client:
         parts = urllib.parse.urlsplit(self.mgmt_url)
         base = f"{parts.scheme}://{parts.hostname}:{parts.port or 15672}"
         auth = (
             urllib.parse.unquote(parts.username or "guest"),
             urllib.parse.unquote(parts.password or "guest"),
         )
-        return httpx.Client(base_url=base, auth=auth, timeout=10)
+        return httpx.Client(base_url=base, auth=auth, timeout=timeout)
 
-    def queue(self, name: str) -> dict:
+    def queue(self, name: str) -> dict[str, Any]:
         """The management API's view of one queue in the test vhost."""
         with self.api() as api:
             response = api.get(f"/api/queues/{_quote(self.vhost)}/{_quote(name)}")
             response.raise_for_status()
-            return response.json()
+            found: dict[str, Any] = response.json()
+            return found
 
-    def queues(self) -> list[dict]:
+    def queues(self) -> list[dict[str, Any]]:
         with self.api() as api:
             response = api.get(f"/api/queues/{_quote(self.vhost)}")
             response.raise_for_status()
-            return response.json()
+            found: list[dict[str, Any]] = response.json()
+            return found
 
     def delete_prefixed(self, prefix: str) -> None:
         """Delete the queues and exchanges named `prefix` or `prefix.*` in the test vhost."""
@@ -71,13 +90,101 @@ def _quote(value: str) -> str:
 
 
 def docker_available() -> bool:
+    """True when a Docker engine answers, for a testcontainers RabbitMQ."""
+    host = os.environ.get("DOCKER_HOST", "unix:///var/run/docker.sock")
+    if host.startswith("unix://") and not Path(host.removeprefix("unix://")).exists():
+        return False
+    # docker-py leaves its socket open when the engine does not answer: collect it here, quietly,
+    # not in whichever later test the garbage collector happens to run
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ResourceWarning)
+        try:
+            return _docker_pings()
+        finally:
+            gc.collect()
+
+
+def _docker_pings() -> bool:
     try:
         import docker  # type: ignore[import-untyped]
 
-        docker.from_env(timeout=3).ping()
+        client = docker.from_env(timeout=3)
     except Exception:
         return False
+    try:
+        return bool(client.ping())
+    except Exception:
+        return False
+    finally:
+        client.close()
+
+
+def amqp_answers(amqp_url: str) -> bool:
+    """True when something accepts a TCP connection on the AMQP URL's host and port."""
+    parts = urllib.parse.urlsplit(amqp_url)
+    port = parts.port or (5671 if parts.scheme == "amqps" else 5672)
+    try:
+        socket.create_connection((parts.hostname or "localhost", port), PROBE_TIMEOUT_S).close()
+    except OSError:
+        return False
     return True
+
+
+def mgmt_problem(mgmt_url: str) -> str | None:
+    """None when the management API answers /api/overview; else one line saying what to do."""
+    probe = Broker(amqp_url="", mgmt_url=mgmt_url, vhost="")
+    try:
+        with probe.api(timeout=PROBE_TIMEOUT_S) as api:
+            status = api.get("/api/overview").status_code
+    except httpx.HTTPError:
+        return (
+            f"RabbitMQ answers but its management API ({_without_password(mgmt_url)}) does not: "
+            "run `rabbitmq-plugins enable rabbitmq_management`"
+        )
+    if status != 200:
+        return (
+            f"the RabbitMQ management API ({_without_password(mgmt_url)}) answered HTTP {status} "
+            "to /api/overview: check its user and password (TASKQ_TEST_MGMT_URL)"
+        )
+    return None
+
+
+def locate(environ: Mapping[str, str] = os.environ) -> tuple[str, str] | None:
+    """The (AMQP URL, management URL) the tests use, or None for a testcontainers RabbitMQ.
+
+    TASKQ_TEST_AMQP_URL if set, else the local broker `make up` uses when it answers, else None
+    where Docker runs. Raises NoBroker, with one line saying how to fix it, otherwise.
+    """
+    url = environ.get("TASKQ_TEST_AMQP_URL")
+    if url:
+        parts = urllib.parse.urlsplit(url)
+        default_mgmt = (
+            f"http://{parts.username or 'guest'}:{parts.password or 'guest'}@{parts.hostname}:15672"
+        )
+        mgmt = environ.get("TASKQ_TEST_MGMT_URL") or default_mgmt
+        if not amqp_answers(url):
+            raise NoBroker(
+                f"TASKQ_TEST_AMQP_URL={_without_password(url)} does not answer: start that broker "
+                "or unset the variable to use the local one"
+            )
+    elif amqp_answers(LOCAL_AMQP_URL):
+        url, mgmt = LOCAL_AMQP_URL, LOCAL_MGMT_URL
+    elif docker_available():
+        return None
+    else:
+        raise NoBroker(NO_BROKER)
+    problem = mgmt_problem(mgmt)
+    if problem is not None:
+        raise NoBroker(problem)
+    return url, mgmt
+
+
+def _without_password(url: str) -> str:
+    parts = urllib.parse.urlsplit(url)
+    if parts.password is None:
+        return url
+    netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
+    return urllib.parse.urlunsplit(parts._replace(netloc=netloc))
 
 
 @contextmanager
@@ -105,19 +212,12 @@ def vhost_on(amqp_url: str, mgmt_url: str) -> Iterator[Broker]:
 
 
 @contextmanager
-def test_broker() -> Iterator[Broker | None]:
-    """TASKQ_TEST_AMQP_URL if set; else a testcontainers RabbitMQ where Docker runs; else None."""
-    url = os.environ.get("TASKQ_TEST_AMQP_URL")
-    if url:
-        parts = urllib.parse.urlsplit(url)
-        default_mgmt = (
-            f"http://{parts.username or 'guest'}:{parts.password or 'guest'}@{parts.hostname}:15672"
-        )
-        with vhost_on(url, os.environ.get("TASKQ_TEST_MGMT_URL", default_mgmt)) as broker:
+def test_broker() -> Iterator[Broker]:
+    """A vhost of its own on the broker `locate()` finds (raises NoBroker when there is none)."""
+    found = locate()
+    if found is not None:
+        with vhost_on(*found) as broker:
             yield broker
-        return
-    if not docker_available():
-        yield None
         return
     from testcontainers.rabbitmq import RabbitMqContainer
 
