@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import aio_pika
@@ -58,6 +58,13 @@ def dead_queue_arguments() -> dict[str, Any]:
     return {"x-queue-type": "quorum"}
 
 
+def state_queue_arguments() -> dict[str, Any]:
+    """The state queue is classic and transient, on purpose: a report is a request whose
+    sender holds its delivery until the owner answers, so a report lost with a broker restart
+    is simply sent again, and a replicated queue would only add a disk write per report."""
+    return {"x-queue-type": "classic"}
+
+
 class Topology:
     """Handles to the declared exchanges and queues on one channel."""
 
@@ -68,12 +75,14 @@ class Topology:
         retry_exchange: AbstractExchange,
         dead_queue: AbstractQueue,
         retry_queues: dict[str, AbstractQueue],
+        state_queue: AbstractQueue,
     ) -> None:
         self.exchange = exchange
         self.work_queue = work_queue
         self.retry_exchange = retry_exchange
         self.dead_queue = dead_queue
         self.retry_queues = retry_queues
+        self.state_queue = state_queue
 
 
 async def declare_topology(channel: AbstractChannel, settings: Settings) -> Topology:
@@ -102,7 +111,11 @@ async def declare_topology(channel: AbstractChannel, settings: Settings) -> Topo
         )
         await queue.bind(retry_exchange, routing_key=name)
         retry_queues[name] = queue
-    return Topology(exchange, work_queue, retry_exchange, dead_queue, retry_queues)
+
+    state_queue = await channel.declare_queue(
+        names.state_queue, durable=False, arguments=state_queue_arguments()
+    )
+    return Topology(exchange, work_queue, retry_exchange, dead_queue, retry_queues, state_queue)
 
 
 async def connect(settings: Settings, *, name: str) -> AbstractRobustConnection:
@@ -197,3 +210,12 @@ async def publish_confirmed(
         raise PublishError(f"no confirm from the broker within {wait_s:g}s") from exc
     except (aio_pika.exceptions.AMQPError, ConnectionError, RuntimeError) as exc:
         raise PublishError(f"{type(exc).__name__}: {exc}") from exc
+
+
+async def settle(settling: Awaitable[None]) -> None:
+    """Await an ack, nack or reject; if the channel died meanwhile, the broker redelivers the
+    message by itself, so a lost settlement is logged, not raised."""
+    try:
+        await settling
+    except Exception as exc:  # a closed channel: the delivery returns to the queue on its own
+        logger.warning("could not settle a delivery (%s); the broker will redeliver it", exc)

@@ -67,6 +67,11 @@ class Names:
         """The direct exchange in front of the per-delay retry queues."""
         return f"{self.base}.retry"
 
+    @property
+    def state_queue(self) -> str:
+        """Where consumers send their reports to the database's owner (the API)."""
+        return f"{self.base}.state"
+
     def retry_queue(self, delay_s: float) -> str:
         """The queue that holds a task for `delay_s` before it goes back to work."""
         return f"{self.base}.retry.{format_delay(delay_s)}"

@@ -85,7 +85,7 @@ def test_migrator_is_one_shot_after_a_healthy_broker(services: dict[str, Any]) -
 def test_long_running_services_start_after_the_migrator_succeeds(
     services: dict[str, Any], name: str
 ) -> None:
-    assert depends_on(services[name]) == {"migrator": "service_completed_successfully"}
+    assert depends_on(services[name])["migrator"] == "service_completed_successfully"
     assert f"taskq-{name}" in " ".join(services[name]["command"])
 
 
@@ -111,18 +111,21 @@ def test_api_publishes_8080(services: dict[str, Any]) -> None:
     assert any(port.endswith(":8080") for port in ports), ports
 
 
-def test_one_named_volume_holds_the_database_for_all_app_services(
+def test_one_named_volume_holds_the_database_for_its_owner_and_the_migrator(
     compose: dict[str, Any], services: dict[str, Any]
 ) -> None:
     volumes = compose.get("volumes") or {}
     assert len(volumes) == 1, volumes
     (volume,) = volumes
-    for name in APP_SERVICES:
+    for name in ("api", "migrator"):
         service = services[name]
         mounts = [str(mount).split(":") for mount in service.get("volumes", [])]
         targets = {target for source, target, *_ in mounts if source == volume}
         assert targets == {"/data"}, (name, mounts)
         assert environment(service)["TASKQ_DB_PATH"] == DB_PATH
+    # consumers talk only to RabbitMQ: no volume, no database setting, any machine
+    assert "volumes" not in services["consumer"]
+    assert not any(var.startswith("TASKQ_DB") for var in environment(services["consumer"]))
     assert "volumes" not in services["rabbitmq"] or all(
         not str(mount).startswith(f"{volume}:") for mount in services["rabbitmq"]["volumes"]
     )

@@ -16,6 +16,7 @@ from services.api.keys import (
     outbox_key,
     publisher_key,
     reader_key,
+    recorder_key,
     settings_key,
     writer_key,
 )
@@ -23,6 +24,7 @@ from services.api.metrics import ApiMetrics
 from services.api.middlewares import auth_middleware, error_middleware, metrics_middleware
 from services.api.outbox import Outbox
 from services.api.publisher import Publisher
+from services.api.recorder import Recorder
 from services.api.routes import setup_routes
 from shared.config import Settings
 from shared.db import BatchWriter, check_schema, open_reader
@@ -56,6 +58,15 @@ async def broker_ctx(app: web.Application) -> AsyncIterator[None]:
     await publisher.close()
 
 
+async def recorder_ctx(app: web.Application) -> AsyncIterator[None]:
+    recorder = Recorder(app[settings_key], app[writer_key], app[metrics_key])
+    await recorder.start(app[publisher_key].connection)
+    app[recorder_key] = recorder
+    yield
+    # A report still being committed after this is not acked, so its consumer sends it again.
+    await recorder.stop()
+
+
 async def outbox_ctx(app: web.Application) -> AsyncIterator[None]:
     outbox = Outbox(
         app[writer_key], app[reader_key], app[publisher_key], app[settings_key], app[metrics_key]
@@ -73,8 +84,8 @@ def create_app(settings: Settings) -> web.Application:
     )
     app[settings_key] = settings
     app[metrics_key] = ApiMetrics()
-    # Order matters: the outbox needs the database and the broker, and closes first.
-    app.cleanup_ctx.extend([database_ctx, broker_ctx, outbox_ctx])
+    # Order matters: the recorder and the outbox need the database and the broker.
+    app.cleanup_ctx.extend([database_ctx, broker_ctx, recorder_ctx, outbox_ctx])
     setup_routes(app)
     return app
 

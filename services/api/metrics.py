@@ -42,3 +42,20 @@ class ApiMetrics:
         self.replayed = Counter(
             "taskq_tasks_replayed", "Failed tasks put back in the queue", registry=self.registry
         )
+        self.dead_letters = Counter(
+            "taskq_dead_letters",
+            "Messages taken from the dead queue, by reason",
+            ["reason"],
+            registry=self.registry,
+        )
+        self.reports = Counter(
+            "taskq_reports",
+            "Consumer reports committed (claim, complete, retry, fail, ping), by op",
+            ["op"],
+            registry=self.registry,
+        )
+        self.report_batches = Counter(
+            "taskq_report_messages",
+            "Report messages from consumers (each carries one or more reports)",
+            registry=self.registry,
+        )

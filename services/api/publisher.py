@@ -57,6 +57,11 @@ class Publisher:
         return cls(connection, channel, topology, settings, inspect_channel)
 
     @property
+    def connection(self) -> AbstractRobustConnection:
+        """The API's one broker connection, which the recorder consumes on too."""
+        return self._connection
+
+    @property
     def ready(self) -> bool:
         """True while a publish can reach the broker."""
         return not self._connection.is_closed and not self._channel.is_closed

@@ -72,58 +72,6 @@ def mark_published(task_ids: list[str]) -> WriteOp[None]:
     return op
 
 
-def withdraw(task_id: str) -> WriteOp[bool]:
-    """The publish failed: remove the task unless a consumer already has it.
-
-    Returns True when the row was removed. False means a consumer claimed the task, so the
-    broker did take the message (only its confirm was lost) and the task will run.
-    """
-
-    def op(conn: sqlite3.Connection) -> bool:
-        gone = conn.execute(
-            "DELETE FROM tasks WHERE id = ? AND status = 'queued' AND published = 0", (task_id,)
-        ).rowcount
-        if gone:
-            conn.execute("DELETE FROM idempotency_keys WHERE task_id = ?", (task_id,))
-        return bool(gone)
-
-    return op
-
-
-def requeue_failed(task_ids: list[str], now: int) -> WriteOp[list[tuple[str, str, str]]]:
-    """Put failed tasks back to `queued` with fresh attempts; return (id, action, data) of
-    those that were failed (others are left alone)."""
-
-    def op(conn: sqlite3.Connection) -> list[tuple[str, str, str]]:
-        done = []
-        for task_id in task_ids:
-            row = conn.execute(
-                "UPDATE tasks SET status = 'queued', attempts = 0, result = NULL, error = NULL,"
-                " started_at = NULL, processed_at = NULL, dead_lettered_at = NULL,"
-                " queued_at = ?, published = 0 WHERE id = ? AND status = 'failed'"
-                " RETURNING id, action, data",
-                (now, task_id),
-            ).fetchone()
-            if row is not None:
-                done.append((row[0], row[1], row[2]))
-        return done
-
-    return op
-
-
-def restore_failed(task_id: str, error: str) -> WriteOp[None]:
-    """A replay's publish failed: the task goes back to `failed`, saying why."""
-
-    def op(conn: sqlite3.Connection) -> None:
-        conn.execute(
-            "UPDATE tasks SET status = 'failed', error = ?, processed_at = queued_at"
-            " WHERE id = ? AND status = 'queued' AND published = 0",
-            (error, task_id),
-        )
-
-    return op
-
-
 def expire_idempotency_keys(before: int) -> WriteOp[int]:
     """Forget keys older than their time to live."""
 

@@ -9,7 +9,7 @@ import logging
 import orjson
 from aiohttp import web
 
-from services.api import queries, store
+from services.api import queries, store, transitions
 from services.api.keys import (
     metrics_key,
     outbox_key,
@@ -97,7 +97,7 @@ async def create_task(request: web.Request) -> web.Response:
     try:
         await app[publisher_key].publish(envelope)
     except PublishError as exc:
-        if await app[writer_key].run(store.withdraw(task_id)):
+        if await app[writer_key].run(transitions.withdraw(task_id)):
             app[metrics_key].publish_failures.inc()
             logger.warning("task not queued: %s", exc, extra={"task_id": task_id})
             return _queue_failed()
@@ -139,7 +139,7 @@ async def get_task(request: web.Request) -> web.Response:
 async def _replay(app: web.Application, ids: list[str]) -> int:
     """Requeue these failed tasks and publish them; return how many were queued."""
     writer, publisher, outbox = app[writer_key], app[publisher_key], app[outbox_key]
-    requeued = await writer.run(store.requeue_failed(ids, now_ms()))
+    requeued = await writer.run(transitions.requeue_failed(ids, now_ms()))
     gate = asyncio.Semaphore(BULK_PUBLISH_CONCURRENCY)
 
     async def one(task_id: str, action: str, data: str) -> bool:
@@ -147,7 +147,7 @@ async def _replay(app: web.Application, ids: list[str]) -> int:
             try:
                 await publisher.publish(Envelope(task_id, action, orjson.loads(data)))
             except PublishError as exc:
-                await writer.run(store.restore_failed(task_id, f"replay not queued: {exc}"))
+                await writer.run(transitions.restore_failed(task_id, f"replay not queued: {exc}"))
                 return False
         outbox.confirmed(task_id)
         return True

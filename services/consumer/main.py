@@ -1,5 +1,6 @@
-"""The consumer service: TASKQ_CHANNELS channels consume the work queue, one more consumes the
-dead queue; SIGTERM drains in-flight tasks before closing."""
+"""The consumer service: TASKQ_CHANNELS channels consume the work queue and report every state
+change to the database's owner through the broker; SIGTERM drains in-flight tasks before closing.
+It talks only to RabbitMQ: it has no database, so it runs on any machine that reaches the broker."""
 
 from __future__ import annotations
 
@@ -14,13 +15,12 @@ import uvloop
 from aio_pika.abc import AbstractChannel, AbstractQueue, AbstractRobustConnection
 from aiohttp import web
 
-from services.consumer.deadletters import DeadLetters
 from services.consumer.metrics import ConsumerMetrics
+from services.consumer.owner import OwnerClient
 from services.consumer.probes import create_probe_app
 from services.consumer.worker import Worker
 from shared.broker import connect, declare_topology, watch_connection
 from shared.config import Settings
-from shared.db import BatchWriter, check_schema
 from shared.errors import TaskqError
 from shared.logs import setup_logging
 from shared.names import Names
@@ -33,15 +33,14 @@ DEPTH_POLL_S = 5.0
 class Consumer:
     """Owns the connection, the channels and their consumers."""
 
-    def __init__(self, settings: Settings, writer: BatchWriter, metrics: ConsumerMetrics) -> None:
+    def __init__(self, settings: Settings, metrics: ConsumerMetrics) -> None:
         self.settings = settings
-        self.writer = writer
         self.metrics = metrics
         self.connection: AbstractRobustConnection | None = None
         self.channels: list[AbstractChannel] = []
         self.consumers: list[tuple[AbstractQueue, str]] = []
         self.worker: Worker | None = None
-        self.dead_letters: DeadLetters | None = None
+        self.owner: OwnerClient | None = None
         self.started = False
         self.stopping = False
 
@@ -54,19 +53,15 @@ class Consumer:
         publish_channel = await connection.channel(publisher_confirms=True, on_return_raises=True)
         self.channels.append(publish_channel)
         topology = await declare_topology(publish_channel, settings)
-        self.worker = Worker(settings, self.writer, topology.retry_exchange, self.metrics)
+        self.owner = OwnerClient(connection, settings, self.metrics)
+        await self.owner.start()
+        self.worker = Worker(settings, self.owner, topology.retry_exchange, self.metrics)
         for _ in range(settings.channels):
             channel = await connection.channel()
             await channel.set_qos(prefetch_count=settings.prefetch)
             queue = (await declare_topology(channel, settings)).work_queue
             self.channels.append(channel)
             self.consumers.append((queue, await queue.consume(self.worker.handle)))
-        dead_channel = await connection.channel()
-        await dead_channel.set_qos(prefetch_count=settings.prefetch)
-        dead_queue = (await declare_topology(dead_channel, settings)).dead_queue
-        self.channels.append(dead_channel)
-        self.dead_letters = dead = DeadLetters(self.writer, self.metrics)
-        self.consumers.append((dead_queue, await dead_queue.consume(dead.handle)))
         self.started = True
         logger.info(
             "consuming",
@@ -78,13 +73,15 @@ class Consumer:
         )
 
     def readiness(self) -> dict[str, bool]:
-        """Ready only while really consuming: connection and every channel open."""
+        """Ready only while really consuming (connection and every channel open) and while the
+        database's owner answers: without it no task can be claimed or finished."""
         connection = self.connection
         connected = connection is not None and not connection.is_closed
         channels = bool(self.channels) and all(not ch.is_closed for ch in self.channels)
         # Not before start() has set up every consumer: the channels list fills as it goes.
         consuming = self.started and channels and not self.stopping
-        return {"broker": connected, "consuming": consuming}
+        owner = self.owner is not None and self.owner.answering
+        return {"broker": connected, "consuming": consuming, "owner": owner}
 
     async def poll_depths(self) -> None:
         """Keep the queue-depth gauges current (passive declares on a channel of their own)."""
@@ -116,8 +113,6 @@ class Consumer:
         in_flight: set[asyncio.Task[object]] = set()
         if self.worker is not None:
             in_flight |= self.worker.in_flight
-        if self.dead_letters is not None:
-            in_flight |= self.dead_letters.in_flight
         if in_flight:
             logger.info("waiting for %d tasks in flight", len(in_flight))
             _, pending = await asyncio.wait(in_flight, timeout=self.settings.shutdown_grace_s)
@@ -129,18 +124,15 @@ class Consumer:
                 for task in pending:
                     task.cancel()
                 await asyncio.gather(*pending, return_exceptions=True)
+        if self.owner is not None:
+            await self.owner.close()
         if self.connection is not None:
             await self.connection.close()
 
 
 async def main(settings: Settings) -> None:
-    await asyncio.to_thread(check_schema, settings.db_path)
-    writer = BatchWriter(
-        settings.db_path, synchronous=settings.db_synchronous, linger_ms=settings.commit_linger_ms
-    )
-    await writer.start()
     metrics = ConsumerMetrics()
-    consumer = Consumer(settings, writer, metrics)
+    consumer = Consumer(settings, metrics)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -159,7 +151,6 @@ async def main(settings: Settings) -> None:
         if poller is not None:
             poller.cancel()
         await consumer.drain()
-        await writer.close()
         await runner.cleanup()
     logger.info("stopped")
 

@@ -29,12 +29,6 @@ class ConsumerMetrics:
         self.retries = Counter(
             "taskq_task_retries", "Attempts sent to a retry queue", registry=self.registry
         )
-        self.dead_letters = Counter(
-            "taskq_dead_letters",
-            "Messages taken from the dead queue, by reason",
-            ["reason"],
-            registry=self.registry,
-        )
         self.skipped = Counter(
             "taskq_deliveries_skipped",
             "Deliveries acked without running: duplicate (task already final) or unknown task",
@@ -49,6 +43,11 @@ class ConsumerMetrics:
         self.reconnects = Counter(
             "taskq_broker_reconnects",
             "Times the broker connection was restored",
+            registry=self.registry,
+        )
+        self.owner_timeouts = Counter(
+            "taskq_owner_timeouts",
+            "Report messages the database's owner did not answer in time (sent again)",
             registry=self.registry,
         )
         self.queue_depth = Gauge(

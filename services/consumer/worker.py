@@ -5,37 +5,44 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+import uuid
+from typing import Any, Protocol
 
+import orjson
 from aio_pika.abc import AbstractExchange, AbstractIncomingMessage
 
-from services.consumer import store
-from services.consumer.delivery import settle
 from services.consumer.metrics import ConsumerMetrics
 from shared.actions import ActionContext, ActionFailed, registry
-from shared.broker import publish_confirmed, task_message
-from shared.clock import now_ms
+from shared.broker import publish_confirmed, settle, task_message
 from shared.config import Settings
-from shared.db import BatchWriter
 from shared.errors import InvalidMessageError, PublishError
 from shared.logs import current_task_id
 from shared.models import Envelope
 from shared.names import Names
+from shared.reports import Answer, Op, Report
 
 logger = logging.getLogger(__name__)
 
 MAX_ERROR_LENGTH = 2000
 
 
+class Owner(Protocol):
+    """Who commits a report and answers it: the API through the broker (owner.OwnerClient),
+    or a stub in tests."""
+
+    async def report(self, report: Report, /) -> Answer: ...
+
+
 class Worker:
     def __init__(
         self,
         settings: Settings,
-        writer: BatchWriter,
+        owner: Owner,
         retry_exchange: AbstractExchange,
         metrics: ConsumerMetrics,
     ) -> None:
         self._settings = settings
-        self._writer = writer
+        self._owner = owner
         self._retry_exchange = retry_exchange
         self._metrics = metrics
         self._names = Names(settings.queue)
@@ -66,8 +73,10 @@ class Worker:
             await settle(message.reject(requeue=False))
             return
         current_task_id.set(envelope.id)
-        claim = await self._writer.run(store.claim(envelope.id, now_ms()))
-        if not claim.claimed:
+        # Unique to this delivery: the owner knows a resent report of it by this token.
+        token = uuid.uuid4().hex
+        claim = await self._owner.report(Report(Op.CLAIM, envelope.id, token))
+        if not claim.applied:
             why = "unknown" if claim.status is None else "duplicate"
             # unknown: the API withdrew the task after its publish failed (answered 503);
             # duplicate: the task is final already, this is a redelivery or an outbox resend.
@@ -75,29 +84,41 @@ class Worker:
             self._metrics.skipped.labels(why).inc()
             await settle(message.ack())
             return
-        assert claim.data is not None
         started = time.perf_counter()
         if self._settings.work_delay_ms:
             await asyncio.sleep(self._settings.work_delay_ms / 1000)
+        # The task as stored, not as the message says: the database is the truth.
+        assert claim.action is not None and isinstance(claim.data, dict)
         action = registry.get(claim.action)
         try:
-            result = await action.run(claim.data, ActionContext(envelope.id, claim.attempts))
+            result = _checked(
+                await action.run(claim.data, ActionContext(envelope.id, claim.attempts))
+            )
         except Exception as exc:  # an action's failure is the task's, not ours
-            await self._failed(message, envelope, claim, _describe(exc))
+            await self._failed(message, envelope, token, claim, _describe(exc))
         else:
-            await self._writer.run(store.complete(envelope.id, result, now_ms()))
+            await self._owner.report(Report(Op.COMPLETE, envelope.id, token, result=result))
             await settle(message.ack())
             self._metrics.processed.labels(claim.action, "completed").inc()
             logger.debug("task completed", extra={"attempt": claim.attempts})
         self._metrics.duration.labels(claim.action).observe(time.perf_counter() - started)
 
     async def _failed(
-        self, message: AbstractIncomingMessage, envelope: Envelope, claim: store.Claim, error: str
+        self,
+        message: AbstractIncomingMessage,
+        envelope: Envelope,
+        token: str,
+        claim: Answer,
+        error: str,
     ) -> None:
         settings = self._settings
         if claim.attempts < settings.max_attempts:
             delay = settings.retry_delay_s(claim.attempts)
-            await self._writer.run(store.retrying(envelope.id, error))
+            marked = await self._owner.report(Report(Op.RETRY, envelope.id, token, error=error))
+            if not marked.applied:
+                # Another delivery of the task holds it now; that one decides what happens.
+                await settle(message.ack())
+                return
             queue = self._names.retry_queue(delay)
             try:
                 await publish_confirmed(
@@ -120,11 +141,22 @@ class Worker:
                 extra={"attempt": claim.attempts, "error": error},
             )
             return
-        await self._writer.run(store.fail(envelope.id, error, now_ms()))
+        failed = await self._owner.report(Report(Op.FAIL, envelope.id, token, error=error))
+        if not failed.applied:
+            await settle(message.ack())
+            return
         # Rejected without requeue, the message dead-letters to <queue>.dlx → <queue>.dead.
         await settle(message.reject(requeue=False))
         self._metrics.processed.labels(claim.action, "failed").inc()
         logger.warning("task failed", extra={"attempt": claim.attempts, "error": error})
+
+
+def _checked(result: object) -> dict[str, Any]:
+    """An action's result as the owner will store it: a JSON object, or the attempt fails."""
+    if not isinstance(result, dict):
+        raise TypeError(f"the action returned {type(result).__name__}, not a JSON object")
+    orjson.dumps(result)  # raises TypeError for what JSON cannot carry
+    return result
 
 
 def _describe(exc: Exception) -> str:

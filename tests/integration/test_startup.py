@@ -52,7 +52,7 @@ def test_a_bad_variable_stops_the_service_with_one_line(offline: Settings, servi
     assert not Path(offline.db_path).exists(), "nothing happens before the settings are valid"
 
 
-@pytest.mark.parametrize("service", ["api", "consumer"])
+@pytest.mark.parametrize("service", ["api"])
 @pytest.mark.parametrize("state", ["missing", "empty"])
 def test_refuses_an_unmigrated_database(offline: Settings, service: str, state: str) -> None:
     if state == "empty":

@@ -91,8 +91,13 @@ def test_the_migrator_declares_the_topology(
     assert bindings_from(broker, names.dlx) == {(names.dead_queue, "")}
     assert bindings_from(broker, names.retry_exchange) == {(n, n) for n in retry_names}
 
+    # consumers' reports to the API: transient by design, reached through the default exchange
+    state = broker.queue(names.state_queue)
+    assert (state["durable"], state["type"]) == (False, "classic")
+    assert state["arguments"] == {"x-queue-type": "classic"}
+
     ours = {found["name"] for found in broker.queues() if found["name"].startswith(settings.queue)}
-    assert ours == {names.work_queue, names.dead_queue, *retry_names}
+    assert ours == {names.work_queue, names.dead_queue, names.state_queue, *retry_names}
 
 
 @pytest.fixture
@@ -101,7 +106,14 @@ def default_names(broker: Broker):
     yield Settings().queue
     with broker.api() as api:
         vhost = q(broker.vhost)
-        for queue in ["tasks", "tasks.dead", "tasks.retry.1s", "tasks.retry.5s", "tasks.retry.25s"]:
+        for queue in [
+            "tasks",
+            "tasks.dead",
+            "tasks.state",
+            "tasks.retry.1s",
+            "tasks.retry.5s",
+            "tasks.retry.25s",
+        ]:
             api.delete(f"/api/queues/{vhost}/{q(queue)}")
         for name in ["tasks", "tasks.dlx", "tasks.retry"]:
             api.delete(f"/api/exchanges/{vhost}/{q(name)}")

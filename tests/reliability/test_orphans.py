@@ -36,7 +36,7 @@ def test_the_sweep_publishes_unconfirmed_tasks(
         plant_orphan(settings, "uppercase", '{"text": "orphan"}', age_s=60),
         plant_orphan(settings, "sum", '{"numbers": [1, 2]}', age_s=3600),
     ]
-    stack.consumer()
+    stack.consumer(owner_up=False)
     stack.api(settings_with(settings, orphan_age_s=1))
     results = {}
     for task_id in orphans:
@@ -61,7 +61,7 @@ def test_a_recent_unconfirmed_task_is_left_to_its_request(
     stack.migrate()
     fresh = plant_orphan(settings, "uppercase", "{}", age_s=0)
     old = plant_orphan(settings, "uppercase", "{}", age_s=3600)
-    stack.consumer()
+    stack.consumer(owner_up=False)
     stack.api(settings_with(settings, orphan_age_s=600))  # sweeps every 10 s
     # the old one proves a sweep has run; the fresh one (far from 600 s old) was left alone
     assert wait_final(settings, old, timeout=60)["status"] == "completed"

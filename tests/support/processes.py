@@ -16,6 +16,7 @@ import httpx
 from shared.config import VARIABLES, Settings
 
 ROOT = Path(__file__).resolve().parents[2]
+DATABASE_VARIABLES = ("TASKQ_DB_PATH", "TASKQ_DB_SYNCHRONOUS", "TASKQ_COMMIT_LINGER_MS")
 
 
 def free_port() -> int:
@@ -41,18 +42,32 @@ def settings_env(settings: Settings) -> dict[str, str]:
 class ServiceProcess:
     """One service (`api`, `consumer`, `migrator`) running as `python -m services.<name>`."""
 
-    def __init__(self, name: str, settings: Settings, log_dir: Path, **extra_env: str) -> None:
+    def __init__(
+        self,
+        name: str,
+        settings: Settings,
+        log_dir: Path,
+        *,
+        argv: list[str] | None = None,
+        cwd: Path = ROOT,
+        **extra_env: str,
+    ) -> None:
+        """`argv` replaces `python -m services.<name>` (to wrap it, say), `cwd` the checkout."""
         self.name = name
         self.settings = settings
         self.log_path = log_dir / f"{name}-{time.monotonic_ns()}.log"
         env = {k: v for k, v in os.environ.items() if not k.startswith("TASKQ_")}
         env.update(settings_env(settings))
+        if name == "consumer":
+            # A consumer has no database: give it no way to find one.
+            for var in DATABASE_VARIABLES:
+                env.pop(var, None)
         env.update(extra_env)
         env["PYTHONUNBUFFERED"] = "1"
         self._log = self.log_path.open("wb")
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", f"services.{name}"],
-            cwd=ROOT,
+            argv or [sys.executable, "-m", f"services.{name}"],
+            cwd=cwd,
             env=env,
             stdout=self._log,
             stderr=subprocess.STDOUT,
@@ -123,11 +138,21 @@ class Stack:
         proc.wait_ready(f"http://127.0.0.1:{settings.http_port}/readyz")
         return proc
 
-    def consumer(self, settings: Settings | None = None, **extra_env: str) -> ServiceProcess:
+    def consumer(
+        self,
+        settings: Settings | None = None,
+        *,
+        owner_up: bool = True,
+        argv: list[str] | None = None,
+        cwd: Path = ROOT,
+        **extra_env: str,
+    ) -> ServiceProcess:
+        """A consumer, ready (the API answers it) or, with `owner_up=False`, only alive."""
         settings = settings or self.settings
-        proc = ServiceProcess("consumer", settings, self.log_dir, **extra_env)
+        proc = ServiceProcess("consumer", settings, self.log_dir, argv=argv, cwd=cwd, **extra_env)
         self.started.append(proc)
-        proc.wait_ready(f"http://127.0.0.1:{settings.consumer_port}/readyz")
+        probe = "readyz" if owner_up else "healthz"
+        proc.wait_ready(f"http://127.0.0.1:{settings.consumer_port}/{probe}")
         return proc
 
     def api_url(self) -> str:

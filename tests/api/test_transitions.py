@@ -1,5 +1,6 @@
-"""The consumer's state transitions on a real migrated SQLite file: each one conditional, so a
-duplicate or late delivery never overwrites a final result."""
+"""The state machine's transitions on a real migrated SQLite file: each one conditional, so a
+duplicate or late delivery never overwrites a final result, and a report sent twice changes
+nothing the second time."""
 
 from __future__ import annotations
 
@@ -13,12 +14,15 @@ from typing import Any
 import orjson
 import pytest
 
-from services.consumer import store
+from services.api import transitions as store
 from services.migrator.migrations import load_migrations, migrate
 from shared.db import BatchWriter, WriteOp, configure
 from shared.names import Status
+from shared.reports import Answer
 
 T0 = 1_700_000_000_000
+TOKEN = "delivery-a"
+OTHER = "delivery-b"
 
 
 @pytest.fixture
@@ -58,11 +62,13 @@ def add_task(
     error: str | None = None,
     result: str | None = None,
     processed_at: int | None = None,
+    token: str | None = TOKEN,
 ) -> str:
     task_id = str(uuid.uuid4())
     db.execute(
         "INSERT INTO tasks (id, action, data, status, attempts, error, result, created_at,"
-        " queued_at, processed_at, published) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1)",
+        " queued_at, processed_at, published, claim_token)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1, ?)",
         (
             task_id,
             action,
@@ -74,6 +80,7 @@ def add_task(
             T0,
             T0,
             processed_at,
+            token,
         ),
     )
     return task_id
@@ -87,10 +94,15 @@ def row(db: sqlite3.Connection, task_id: str) -> sqlite3.Row:
 
 @pytest.mark.parametrize("status", ["queued", "retrying", "running"])
 def test_claim_from_a_claimable_status(db: sqlite3.Connection, status: str) -> None:
-    task_id = add_task(db, status, action="sum", data={"numbers": [2, 3]}, attempts=1)
-    claim = apply(db, store.claim(task_id, T0 + 5))
-    assert claim.claimed
-    assert claim == store.Claim("running", 2, "sum", {"numbers": [2, 3]})
+    task_id = add_task(db, status, action="sum", data={"numbers": [2, 3]}, attempts=1, token=OTHER)
+    claim = apply(db, store.claim(task_id, TOKEN, T0 + 5))
+    assert (claim.applied, claim.status, claim.attempts, claim.action) == (
+        True,
+        "running",
+        2,
+        "sum",
+    )
+    assert orjson.loads(orjson.dumps(claim.data)) == {"numbers": [2, 3]}
     stored = row(db, task_id)
     assert stored["status"] == Status.RUNNING
     assert stored["attempts"] == 2
@@ -100,22 +112,39 @@ def test_claim_from_a_claimable_status(db: sqlite3.Connection, status: str) -> N
 @pytest.mark.parametrize("status", ["completed", "failed"])
 def test_a_final_task_is_not_claimed_again(db: sqlite3.Connection, status: str) -> None:
     task_id = add_task(db, status, attempts=1, processed_at=T0 + 1)
-    claim = apply(db, store.claim(task_id, T0 + 5))
-    assert not claim.claimed
+    claim = apply(db, store.claim(task_id, OTHER, T0 + 5))
+    assert not claim.applied
     assert claim.status == status
     stored = row(db, task_id)
     assert (stored["status"], stored["attempts"], stored["started_at"]) == (status, 1, None)
 
 
 def test_claiming_an_unknown_task(db: sqlite3.Connection) -> None:
-    claim = apply(db, store.claim(str(uuid.uuid4()), T0))
-    assert not claim.claimed
-    assert claim.status is None
+    claim = apply(db, store.claim(str(uuid.uuid4()), TOKEN, T0))
+    assert claim == Answer(False, None, 0)
+
+
+def test_a_resent_claim_finds_its_own_claim(db: sqlite3.Connection) -> None:
+    """The owner died after committing a claim; the consumer asks again with the same token."""
+    task_id = add_task(db, "queued", token=None)
+    first = apply(db, store.claim(task_id, TOKEN, T0 + 1))
+    again = apply(db, store.claim(task_id, TOKEN, T0 + 2))
+    assert (first.applied, first.attempts) == (again.applied, again.attempts) == (True, 1)
+    assert first.action == again.action == "sum"
+    assert (row(db, task_id)["attempts"], row(db, task_id)["started_at"]) == (1, T0 + 1)
+
+
+def test_a_stale_consumer_cannot_finish_a_task_another_reclaimed(db: sqlite3.Connection) -> None:
+    task_id = add_task(db, "running", attempts=1, token=TOKEN)
+    assert apply(db, store.claim(task_id, OTHER, T0 + 2)).attempts == 2
+    assert not apply(db, store.complete(task_id, TOKEN, {"output": "stale"}, T0 + 3)).applied
+    assert not apply(db, store.fail(task_id, TOKEN, "stale", T0 + 3)).applied
+    assert row(db, task_id)["status"] == "running"
 
 
 def test_complete_a_running_task(db: sqlite3.Connection) -> None:
     task_id = add_task(db, "running", attempts=2, error="earlier attempt failed")
-    assert apply(db, store.complete(task_id, {"output": 5}, T0 + 9)) is True
+    assert apply(db, store.complete(task_id, TOKEN, {"output": 5}, T0 + 9)).applied
     stored = row(db, task_id)
     assert stored["status"] == "completed"
     assert orjson.loads(stored["result"]) == {"output": 5}
@@ -126,7 +155,8 @@ def test_complete_a_running_task(db: sqlite3.Connection) -> None:
 @pytest.mark.parametrize("status", ["queued", "retrying", "completed", "failed"])
 def test_complete_only_when_running(db: sqlite3.Connection, status: str) -> None:
     task_id = add_task(db, status, result='{"output": "first"}', processed_at=T0)
-    assert apply(db, store.complete(task_id, {"output": "second"}, T0 + 9)) is False
+    done = apply(db, store.complete(task_id, OTHER, {"output": "second"}, T0 + 9))
+    assert done == Answer(False, status, 0)
     stored = row(db, task_id)
     assert stored["status"] == status
     assert stored["result"] == '{"output": "first"}'
@@ -135,7 +165,9 @@ def test_complete_only_when_running(db: sqlite3.Connection, status: str) -> None
 
 def test_retrying_keeps_the_error(db: sqlite3.Connection) -> None:
     task_id = add_task(db, "running", attempts=1)
-    assert apply(db, store.retrying(task_id, "boom")) is True
+    assert apply(db, store.retrying(task_id, TOKEN, "boom")) == Answer(True, "retrying", 1)
+    # sent again (its answer was lost): still applied, so the retry is still scheduled
+    assert apply(db, store.retrying(task_id, TOKEN, "boom")).applied
     stored = row(db, task_id)
     assert (stored["status"], stored["error"], stored["processed_at"]) == ("retrying", "boom", None)
 
@@ -143,13 +175,13 @@ def test_retrying_keeps_the_error(db: sqlite3.Connection) -> None:
 @pytest.mark.parametrize("status", ["queued", "completed", "failed"])
 def test_retrying_only_when_running(db: sqlite3.Connection, status: str) -> None:
     task_id = add_task(db, status)
-    assert apply(db, store.retrying(task_id, "boom")) is False
+    assert not apply(db, store.retrying(task_id, OTHER, "boom")).applied
     assert row(db, task_id)["status"] == status
 
 
 def test_fail_a_running_task(db: sqlite3.Connection) -> None:
     task_id = add_task(db, "running", attempts=3)
-    assert apply(db, store.fail(task_id, "disk on fire", T0 + 3)) is True
+    assert apply(db, store.fail(task_id, TOKEN, "disk on fire", T0 + 3)).applied
     stored = row(db, task_id)
     assert (stored["status"], stored["error"], stored["processed_at"]) == (
         "failed",
@@ -161,7 +193,7 @@ def test_fail_a_running_task(db: sqlite3.Connection) -> None:
 @pytest.mark.parametrize("status", ["queued", "retrying", "completed"])
 def test_fail_only_when_running(db: sqlite3.Connection, status: str) -> None:
     task_id = add_task(db, status)
-    assert apply(db, store.fail(task_id, "late", T0)) is False
+    assert not apply(db, store.fail(task_id, OTHER, "late", T0)).applied
     stored = row(db, task_id)
     assert stored["status"] == status
     assert stored["error"] is None
@@ -223,15 +255,19 @@ async def test_a_whole_lifecycle_through_the_group_commit_writer(db_path: str) -
     try:
         with closing(sqlite3.connect(db_path, isolation_level=None)) as conn:
             task_id = add_task(conn, "queued", action="fail", data={"times": 1})
-        first = await writer.run(store.claim(task_id, T0 + 1))
-        assert (first.claimed, first.attempts) == (True, 1)
-        assert await writer.run(store.retrying(task_id, "flaky")) is True
-        second = await writer.run(store.claim(task_id, T0 + 2))
-        assert (second.claimed, second.attempts) == (True, 2)
-        assert await writer.run(store.complete(task_id, {"output": "ok"}, T0 + 3)) is True
+        first = await writer.run(store.claim(task_id, "d1", T0 + 1))
+        assert (first.applied, first.attempts) == (True, 1)
+        assert (await writer.run(store.retrying(task_id, "d1", "flaky"))).applied
+        second = await writer.run(store.claim(task_id, "d2", T0 + 2))
+        assert (second.applied, second.attempts) == (True, 2)
+        # the first delivery's late report cannot touch the second attempt
+        assert not (
+            await writer.run(store.complete(task_id, "d1", {"output": "x"}, T0 + 3))
+        ).applied
+        assert (await writer.run(store.complete(task_id, "d2", {"output": "ok"}, T0 + 3))).applied
         # a duplicate delivery of the same message finds it final
-        duplicate = await writer.run(store.claim(task_id, T0 + 4))
-        assert (duplicate.claimed, duplicate.status) == (False, "completed")
+        duplicate = await writer.run(store.claim(task_id, "d3", T0 + 4))
+        assert (duplicate.applied, duplicate.status) == (False, "completed")
     finally:
         await writer.close()
     with closing(sqlite3.connect(db_path, isolation_level=None)) as conn:

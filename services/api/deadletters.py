@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from typing import Any
 
 from aio_pika.abc import AbstractIncomingMessage
 
-from services.consumer import store
-from services.consumer.delivery import settle
-from services.consumer.metrics import ConsumerMetrics
+from services.api import transitions
+from services.api.metrics import ApiMetrics
+from shared.broker import settle
 from shared.clock import now_ms
 from shared.db import BatchWriter
 from shared.errors import InvalidMessageError
@@ -36,22 +35,12 @@ def death_reason(headers: dict[str, Any] | None) -> str:
 
 
 class DeadLetters:
-    def __init__(self, writer: BatchWriter, metrics: ConsumerMetrics) -> None:
+    def __init__(self, writer: BatchWriter, metrics: ApiMetrics) -> None:
         self._writer = writer
         self._metrics = metrics
-        self.in_flight: set[asyncio.Task[object]] = set()
 
     async def handle(self, message: AbstractIncomingMessage) -> None:
-        """The consume callback of the dead queue; shutdown waits for these like for tasks."""
-        task = asyncio.current_task()
-        assert task is not None
-        self.in_flight.add(task)
-        try:
-            await self._handle(message)
-        finally:
-            self.in_flight.discard(task)
-
-    async def _handle(self, message: AbstractIncomingMessage) -> None:
+        """The consume callback of the dead queue: record, then ack."""
         reason = death_reason(message.headers)
         body = message.body[:MAX_KEPT_BODY].decode("utf-8", errors="replace")
         task_id: str | None
@@ -60,7 +49,7 @@ class DeadLetters:
         except InvalidMessageError as exc:
             task_id, reason = None, f"invalid message ({exc}); {reason}"
         try:
-            await self._writer.run(store.record_dead_letter(task_id, reason, body, now_ms()))
+            await self._writer.run(transitions.record_dead_letter(task_id, reason, body, now_ms()))
         except Exception:  # not recorded, so not acked: it stays in the dead queue
             logger.exception("could not record a dead letter", extra={"task_id": task_id})
             await settle(message.nack(requeue=True))

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from services.consumer.deadletters import death_reason
+from services.api.deadletters import death_reason
 
 
 @pytest.mark.parametrize(

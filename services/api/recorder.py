@@ -1,0 +1,127 @@
+"""The database owner's side of the consumers' reports: it consumes the state queue, commits
+each request's reports in one transaction, answers on the sender's direct reply-to address, and
+only then acks. It also consumes the dead queue, so every dead letter is recorded here too."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import sqlite3
+
+import aio_pika
+from aio_pika.abc import (
+    AbstractChannel,
+    AbstractIncomingMessage,
+    AbstractQueue,
+    AbstractRobustConnection,
+)
+
+from services.api import transitions
+from services.api.deadletters import DeadLetters
+from services.api.metrics import ApiMetrics
+from shared.broker import declare_topology, settle
+from shared.clock import now_ms
+from shared.config import Settings
+from shared.db import BatchWriter, WriteOp
+from shared.errors import InvalidMessageError
+from shared.names import CONTENT_TYPE
+from shared.reports import Answer, Op, Report, decode_reports, encode_answers
+
+logger = logging.getLogger(__name__)
+
+# Report messages in flight per API process: enough for the writer to gather a large batch.
+REPORT_PREFETCH = 64
+DEAD_PREFETCH = 16
+
+# A claim lost in a power cut is only claimed again; a final outcome must survive one.
+_NEEDS_FSYNC = frozenset({Op.COMPLETE, Op.RETRY, Op.FAIL})
+
+
+def transition(report: Report, now: int) -> WriteOp[Answer]:
+    """The state-machine operation a report asks for."""
+    match report.op:
+        case Op.CLAIM:
+            return transitions.claim(report.task_id, report.token, now)
+        case Op.COMPLETE:
+            return transitions.complete(report.task_id, report.token, report.result, now)
+        case Op.RETRY:
+            return transitions.retrying(report.task_id, report.token, report.error or "")
+        case Op.FAIL:
+            return transitions.fail(report.task_id, report.token, report.error or "", now)
+        case Op.PING:
+            return lambda conn: Answer(True)
+
+
+def apply_all(reports: list[Report], now: int) -> WriteOp[list[Answer]]:
+    """Every report of one request in one operation, so they commit together."""
+    ops = [transition(report, now) for report in reports]
+
+    def op(conn: sqlite3.Connection) -> list[Answer]:
+        return [each(conn) for each in ops]
+
+    return op
+
+
+class Recorder:
+    """Owns the channels that consume the state queue and the dead queue."""
+
+    def __init__(self, settings: Settings, writer: BatchWriter, metrics: ApiMetrics) -> None:
+        self._settings = settings
+        self._writer = writer
+        self._metrics = metrics
+        self._dead = DeadLetters(writer, metrics)
+        self._channel: AbstractChannel | None = None
+        self._consumers: list[tuple[AbstractQueue, str]] = []
+
+    async def start(self, connection: AbstractRobustConnection) -> None:
+        """Start consuming; robust channels consume again by themselves after a reconnect."""
+        self._channel = channel = await connection.channel()
+        await channel.set_qos(prefetch_count=REPORT_PREFETCH)
+        state_queue = (await declare_topology(channel, self._settings)).state_queue
+        self._consumers.append((state_queue, await state_queue.consume(self.handle)))
+        dead_channel = await connection.channel()
+        await dead_channel.set_qos(prefetch_count=DEAD_PREFETCH)
+        dead_queue = (await declare_topology(dead_channel, self._settings)).dead_queue
+        self._consumers.append((dead_queue, await dead_queue.consume(self._dead.handle)))
+
+    async def stop(self) -> None:
+        """Stop taking reports and dead letters (bounded: the broker may be away)."""
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(self._settings.publish_timeout_s):
+                for queue, tag in self._consumers:
+                    with contextlib.suppress(Exception):  # a dead channel has no consumer
+                        await queue.cancel(tag)
+
+    async def handle(self, message: AbstractIncomingMessage) -> None:
+        """The consume callback of the state queue."""
+        try:
+            reports = decode_reports(message.body)
+        except InvalidMessageError as exc:
+            # Its sender, if any, asks again; nothing is lost by dropping a bad request.
+            logger.error("dropping a malformed report message: %s", exc)
+            await settle(message.reject(requeue=False))
+            return
+        durable = any(r.op in _NEEDS_FSYNC for r in reports)
+        try:
+            answers = await self._writer.run(apply_all(reports, now_ms()), durable=durable)
+        except Exception:  # the edge: not committed, so not answered; the sender asks again
+            logger.exception("could not commit %d reports", len(reports))
+            await settle(message.reject(requeue=False))
+            return
+        self._metrics.report_batches.inc()
+        for report in reports:
+            self._metrics.reports.labels(report.op.value).inc()
+        if message.reply_to and self._channel is not None:
+            try:
+                await self._channel.default_exchange.publish(
+                    aio_pika.Message(
+                        encode_answers(answers),
+                        content_type=CONTENT_TYPE,
+                        correlation_id=message.correlation_id,
+                    ),
+                    routing_key=message.reply_to,
+                )
+            except Exception as exc:  # the sender times out and asks again; a no-op then
+                logger.warning("could not answer a report message: %s", exc)
+        await settle(message.ack())

@@ -1,0 +1,182 @@
+"""The task state machine: every change of a task's status, as operations for the group-commit
+writer (shared.db.BatchWriter). The API is the database's one owner, so this is the one place
+that moves a task from one status to another.
+
+    queued ──claim──▶ running ──complete──▶ completed
+      ▲  ▲              │ ▲ ──retry──▶ retrying ──claim──┘
+      │  └─withdraw     │ └──claim (its consumer died)
+      │   (503)         └──fail / dead letter──▶ failed ──requeue (replay)──┘
+
+Every transition is conditional on the current status, and a consumer's on its claim token, so
+a duplicate or late delivery never overwrites a final result: one task, one row, one result.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+
+import orjson
+
+from shared.db import WriteOp
+from shared.names import CLAIMABLE_STATUSES, Status
+from shared.reports import Answer
+
+_CLAIMABLE = tuple(sorted(CLAIMABLE_STATUSES))
+_IN_CLAIMABLE = f"status IN ({', '.join('?' * len(_CLAIMABLE))})"
+
+
+def _current(conn: sqlite3.Connection, task_id: str) -> tuple[str | None, int, str | None]:
+    row = conn.execute(
+        "SELECT status, attempts, claim_token FROM tasks WHERE id = ?", (task_id,)
+    ).fetchone()
+    return (row[0], row[1], row[2]) if row is not None else (None, 0, None)
+
+
+def claim(task_id: str, token: str, now: int) -> WriteOp[Answer]:
+    """Mark the task `running` (attempts + 1) under `token` if it is queued, retrying, or left
+    running by a consumer that died; a claim resent with the same token changes nothing. A
+    claim that holds the task answers with its action and data as stored."""
+
+    def op(conn: sqlite3.Connection) -> Answer:
+        row = conn.execute(
+            "UPDATE tasks SET status = ?, attempts = attempts + 1, started_at = ?,"
+            f" claim_token = ? WHERE id = ? AND {_IN_CLAIMABLE}"
+            " AND NOT (status = ? AND claim_token IS ?) RETURNING attempts, action, data",
+            (Status.RUNNING, now, token, task_id, *_CLAIMABLE, Status.RUNNING, token),
+        ).fetchone()
+        if row is None:
+            row = conn.execute(
+                "SELECT attempts, action, data FROM tasks"
+                " WHERE id = ? AND status = ? AND claim_token = ?",
+                (task_id, Status.RUNNING, token),
+            ).fetchone()
+        if row is not None:
+            return Answer(True, Status.RUNNING, row[0], row[1], orjson.Fragment(row[2]))
+        status, attempts, _ = _current(conn, task_id)
+        return Answer(False, status, attempts)
+
+    return op
+
+
+def _finish(
+    task_id: str, token: str, to: Status, assignments: str, params: tuple[object, ...]
+) -> WriteOp[Answer]:
+    """running → `to` for the delivery that holds the claim; applied again, a no-op that still
+    answers `applied`, so a resent report and its first copy agree."""
+
+    def op(conn: sqlite3.Connection) -> Answer:
+        conn.execute(
+            f"UPDATE tasks SET status = ?, {assignments}"
+            " WHERE id = ? AND status = ? AND claim_token = ?",
+            (to, *params, task_id, Status.RUNNING, token),
+        )
+        status, attempts, held_by = _current(conn, task_id)
+        return Answer(status == to and held_by == token, status, attempts)
+
+    return op
+
+
+def complete(task_id: str, token: str, result: object, now: int) -> WriteOp[Answer]:
+    """Store the result of the running attempt."""
+    result_json = orjson.dumps(result).decode()
+    return _finish(
+        task_id,
+        token,
+        Status.COMPLETED,
+        "result = ?, error = NULL, processed_at = ?",
+        (result_json, now),
+    )
+
+
+def retrying(task_id: str, token: str, error: str) -> WriteOp[Answer]:
+    """The attempt failed and another will follow after a delay."""
+    return _finish(task_id, token, Status.RETRYING, "error = ?", (error,))
+
+
+def fail(task_id: str, token: str, error: str, now: int) -> WriteOp[Answer]:
+    """The last attempt failed: the task is `failed` for good (until replayed)."""
+    return _finish(task_id, token, Status.FAILED, "error = ?, processed_at = ?", (error, now))
+
+
+def record_dead_letter(task_id: str | None, reason: str, body: str, now: int) -> WriteOp[None]:
+    """Keep the dead message, and make sure its task (if any) shows `failed` with a reason."""
+
+    def op(conn: sqlite3.Connection) -> None:
+        conn.execute(
+            "INSERT INTO dead_letters (task_id, reason, body, received_at) VALUES (?, ?, ?, ?)",
+            (task_id, reason, body, now),
+        )
+        if task_id is None:
+            return
+        # A task that already failed keeps its action's error; one the broker gave up on
+        # (a crash loop hit the delivery limit) gets the broker's reason.
+        conn.execute(
+            "UPDATE tasks SET status = ?, dead_lettered_at = ?,"
+            " processed_at = COALESCE(processed_at, ?),"
+            " error = CASE WHEN status = ? AND error IS NOT NULL THEN error ELSE ? END"
+            " WHERE id = ? AND status != ?",
+            (
+                Status.FAILED,
+                now,
+                now,
+                Status.FAILED,
+                f"dead-lettered: {reason}",
+                task_id,
+                Status.COMPLETED,
+            ),
+        )
+
+    return op
+
+
+def withdraw(task_id: str) -> WriteOp[bool]:
+    """The publish failed: remove the task unless a consumer already has it.
+
+    Returns True when the row was removed. False means a consumer claimed the task, so the
+    broker did take the message (only its confirm was lost) and the task will run.
+    """
+
+    def op(conn: sqlite3.Connection) -> bool:
+        gone = conn.execute(
+            "DELETE FROM tasks WHERE id = ? AND status = ? AND published = 0",
+            (task_id, Status.QUEUED),
+        ).rowcount
+        if gone:
+            conn.execute("DELETE FROM idempotency_keys WHERE task_id = ?", (task_id,))
+        return bool(gone)
+
+    return op
+
+
+def requeue_failed(task_ids: list[str], now: int) -> WriteOp[list[tuple[str, str, str]]]:
+    """Put failed tasks back to `queued` with fresh attempts; return (id, action, data) of
+    those that were failed (others are left alone)."""
+
+    def op(conn: sqlite3.Connection) -> list[tuple[str, str, str]]:
+        done = []
+        for task_id in task_ids:
+            row = conn.execute(
+                "UPDATE tasks SET status = ?, attempts = 0, result = NULL, error = NULL,"
+                " started_at = NULL, processed_at = NULL, dead_lettered_at = NULL,"
+                " claim_token = NULL, queued_at = ?, published = 0"
+                " WHERE id = ? AND status = ? RETURNING id, action, data",
+                (Status.QUEUED, now, task_id, Status.FAILED),
+            ).fetchone()
+            if row is not None:
+                done.append((row[0], row[1], row[2]))
+        return done
+
+    return op
+
+
+def restore_failed(task_id: str, error: str) -> WriteOp[None]:
+    """A replay's publish failed: the task goes back to `failed`, saying why."""
+
+    def op(conn: sqlite3.Connection) -> None:
+        conn.execute(
+            "UPDATE tasks SET status = ?, error = ?, processed_at = queued_at"
+            " WHERE id = ? AND status = ? AND published = 0",
+            (Status.FAILED, error, task_id, Status.QUEUED),
+        )
+
+    return op

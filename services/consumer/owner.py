@@ -1,0 +1,171 @@
+"""The consumer's line to the database's owner: reports go to the state queue, answers come back
+on RabbitMQ's direct reply-to, and a report is asked again until the owner answers.
+
+Reports made in one event-loop turn travel in one message (one round trip for all of them), so
+a consumer pays far less than a round trip per claim and per outcome. While the owner does not
+answer, the callers wait: their deliveries stay unacked (so nothing is acked without a committed
+outcome) and return to the queue only if this process dies.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+import uuid
+
+import aiormq
+from aio_pika.abc import AbstractChannel, AbstractRobustConnection
+from aiormq.abc import AbstractChannel as RawChannel
+from aiormq.abc import DeliveredMessage
+from pamqp.commands import Basic
+
+from services.consumer.metrics import ConsumerMetrics
+from shared.config import Settings
+from shared.errors import InvalidMessageError
+from shared.names import CONTENT_TYPE, Names
+from shared.reports import Answer, Op, Report, decode_answers, encode_reports
+
+logger = logging.getLogger(__name__)
+
+REPLY_TO = "amq.rabbitmq.reply-to"
+# How often an idle consumer checks that the owner answers, and how long without any answer
+# makes it not ready (/readyz): seconds, not the minutes a report may wait.
+PING_INTERVAL_S = 1.0
+ANSWER_STALE_S = 3.0
+MAX_BACKOFF_S = 2.0
+
+
+class OwnerClient:
+    """Sends reports to the owner in batches and hands each caller its answer."""
+
+    def __init__(
+        self, connection: AbstractRobustConnection, settings: Settings, metrics: ConsumerMetrics
+    ) -> None:
+        self._connection = connection
+        self._queue = Names(settings.queue).state_queue
+        self._wait_s = settings.publish_timeout_s
+        self._metrics = metrics
+        self._channel: AbstractChannel | None = None
+        self._listening_on: RawChannel | None = None
+        self._pending: list[tuple[Report, asyncio.Future[Answer]]] = []
+        self._replies: dict[str, asyncio.Future[bytes]] = {}
+        self._sends: set[asyncio.Task[None]] = set()
+        self._pinger: asyncio.Task[None] | None = None
+        self._last_answer = -ANSWER_STALE_S
+        self._answering = False
+
+    @property
+    def answering(self) -> bool:
+        """The owner answered within the last ANSWER_STALE_S (idle, the pings keep it fresh)."""
+        return time.monotonic() - self._last_answer < ANSWER_STALE_S
+
+    async def start(self) -> None:
+        """Open the channel and start checking that the owner answers."""
+        self._channel = await self._connection.channel()
+        self._pinger = asyncio.create_task(self._ping_forever(), name="taskq-owner-ping")
+
+    async def report(self, report: Report) -> Answer:
+        """Send `report` with the others of this loop turn; return once the owner committed it."""
+        future: asyncio.Future[Answer] = asyncio.get_running_loop().create_future()
+        self._pending.append((report, future))
+        if len(self._pending) == 1:
+            task = asyncio.create_task(self._send())
+            self._sends.add(task)
+            task.add_done_callback(self._sends.discard)
+        return await future
+
+    async def _send(self) -> None:
+        await asyncio.sleep(0)  # let the reports of this loop turn join the message
+        batch, self._pending = self._pending, []
+        try:
+            answers = await self._ask([report for report, _ in batch])
+        except BaseException as exc:  # cancelled at shutdown: every caller learns it
+            for _, future in batch:
+                if not future.done():
+                    future.set_exception(exc)
+            raise
+        for (_, future), answer in zip(batch, answers, strict=True):
+            if not future.done():  # a caller cancelled at shutdown; its report still counted
+                future.set_result(answer)
+
+    async def _ask(self, reports: list[Report]) -> list[Answer]:
+        body = encode_reports(reports)
+        # One id for every copy: an answer to an earlier copy is as good as any.
+        correlation_id = uuid.uuid4().hex
+        backoff = 0.1
+        while True:
+            reply = asyncio.get_running_loop().create_future()
+            self._replies[correlation_id] = reply
+            try:
+                async with asyncio.timeout(self._wait_s):
+                    channel = await self._reply_channel()
+                    await channel.basic_publish(
+                        body,
+                        routing_key=self._queue,
+                        properties=Basic.Properties(
+                            content_type=CONTENT_TYPE,
+                            correlation_id=correlation_id,
+                            reply_to=REPLY_TO,
+                            # Unanswered by then, it is sent again: a stale copy is dropped.
+                            expiration=str(round(self._wait_s * 1000)),
+                        ),
+                    )
+                    answers = decode_answers(await reply, len(reports))
+            except (
+                TimeoutError,
+                aiormq.exceptions.AMQPError,
+                ConnectionError,
+                RuntimeError,
+            ) as exc:
+                if self._answering:
+                    logger.warning(
+                        "the database's owner does not answer (%s); holding deliveries",
+                        type(exc).__name__,
+                    )
+                self._answering = False
+                self._metrics.owner_timeouts.inc()
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, MAX_BACKOFF_S)
+                continue
+            except InvalidMessageError:
+                logger.exception("the owner's answer makes no sense; asking again")
+                await asyncio.sleep(backoff)
+                continue
+            finally:
+                self._replies.pop(correlation_id, None)
+            if not self._answering:
+                logger.info("the database's owner answers")
+            self._answering = True
+            self._last_answer = time.monotonic()
+            return answers
+
+    async def _reply_channel(self) -> RawChannel:
+        """The current underlying channel, consuming direct reply-to (again after a reconnect:
+        the pseudo-queue's consumer dies with its channel, and publishes must share it)."""
+        assert self._channel is not None
+        channel = await self._channel.get_underlay_channel()
+        if channel is not self._listening_on:
+            await channel.basic_consume(REPLY_TO, self._on_reply, no_ack=True)
+            self._listening_on = channel
+        return channel
+
+    async def _on_reply(self, message: DeliveredMessage) -> None:
+        future = self._replies.get(message.header.properties.correlation_id or "")
+        if future is not None and not future.done():
+            future.set_result(message.body)
+
+    async def _ping_forever(self) -> None:
+        while True:
+            if time.monotonic() - self._last_answer >= PING_INTERVAL_S:
+                await self.report(Report(Op.PING))
+            await asyncio.sleep(PING_INTERVAL_S / 2)
+
+    async def close(self) -> None:
+        """Stop asking; callers still waiting are cancelled (their deliveries return)."""
+        tasks = [*self._sends, *([self._pinger] if self._pinger else [])]
+        for task in tasks:
+            task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await asyncio.gather(*tasks, return_exceptions=True)
