@@ -10,6 +10,7 @@ from typing import Any
 
 import aio_pika
 import aiormq
+import yarl
 from aio_pika.abc import (
     AbstractChannel,
     AbstractExchange,
@@ -18,12 +19,13 @@ from aio_pika.abc import (
 )
 
 from shared.config import Settings
-from shared.errors import PublishError, TaskqError
+from shared.errors import BrokerUnavailableError, PublishError, TaskqError
 from shared.names import CONTENT_TYPE, HEADER_ATTEMPT, Names
 
 logger = logging.getLogger(__name__)
 
 RECONNECT_INTERVAL_S = 1.0
+MAX_RECONNECT_INTERVAL_S = 5.0
 
 
 def work_queue_arguments(settings: Settings) -> dict[str, Any]:
@@ -118,28 +120,104 @@ async def declare_topology(channel: AbstractChannel, settings: Settings) -> Topo
     return Topology(exchange, work_queue, retry_exchange, dead_queue, retry_queues, state_queue)
 
 
+class ClusterConnection(aio_pika.RobustConnection):
+    """A robust connection to the first node of a list that answers, and after a drop or a
+    failed attempt to the next one in turn, waiting longer (up to MAX_RECONNECT_INTERVAL_S)
+    after a round in which no node answered.
+
+    aio-pika has no multi-host support (mosquito/aio-pika#141). It reads `url` for every
+    connection attempt and sets `transport` to None as each attempt starts (and on close), so
+    this class picks the node there. Pass the list as `urls=`.
+    """
+
+    def __init__(self, url: Any, *args: Any, urls: tuple[str, ...] = (), **kwargs: Any) -> None:
+        self._urls = [yarl.URL(u) for u in urls] or [yarl.URL(str(url))]
+        self._node = 0
+        self._attempted = False
+        self._ready_to_rotate = False
+        self._transport: Any = None
+        super().__init__(url, *args, **kwargs)
+        self._ready_to_rotate = True
+        self.reconnect_callbacks.add(self._reset_backoff)
+
+    @property
+    def url(self) -> yarl.URL:
+        return self._urls[self._node]
+
+    @url.setter
+    def url(self, value: yarl.URL) -> None:
+        # Connection.__init__ sets it (nothing changes), update_secret() to change the password.
+        if value.password != self.url.password:
+            self._urls = [u.with_password(value.password) for u in self._urls]
+
+    @property
+    def transport(self) -> Any:
+        return self._transport
+
+    @transport.setter
+    def transport(self, value: Any) -> None:
+        if value is None and self._ready_to_rotate:
+            if self._attempted:  # every attempt after the first goes to the next node
+                self._node = (self._node + 1) % len(self._urls)
+                if self._node == 0:  # a whole round went by: back off
+                    self.reconnect_interval = min(
+                        self.reconnect_interval * 2, MAX_RECONNECT_INTERVAL_S
+                    )
+            self._attempted = True
+        self._transport = value
+
+    def _reset_backoff(self, *_: object) -> None:
+        self.reconnect_interval = RECONNECT_INTERVAL_S
+        logger.info("connected to the broker", extra={"node": self.node})
+
+    @property
+    def node(self) -> str:
+        """The node in use, without credentials."""
+        return redact(str(self.url))
+
+
+def with_heartbeat(url: str, heartbeat_s: int) -> str:
+    """The URL asking for `heartbeat_s` heartbeats, unless it names its own."""
+    parsed = yarl.URL(url)
+    if "heartbeat" in parsed.query:
+        return url
+    return str(parsed.update_query(heartbeat=heartbeat_s))
+
+
 async def connect(settings: Settings, *, name: str) -> AbstractRobustConnection:
-    """Connect robustly, retrying until TASKQ_STARTUP_TIMEOUT_S runs out."""
+    """Connect robustly to the first broker node that answers, retrying until
+    TASKQ_STARTUP_TIMEOUT_S runs out; later drops reconnect to the next node in turn."""
+    urls = tuple(with_heartbeat(u, settings.heartbeat_s) for u in settings.amqp_urls)
     deadline = time.monotonic() + settings.startup_timeout_s
     delay = 0.2
+    attempt = 0
     while True:
+        # The first node that answers: start each try at the next one.
+        ordered = urls[attempt % len(urls) :] + urls[: attempt % len(urls)]
         try:
-            return await aio_pika.connect_robust(
-                settings.amqp_url,
+            connection = await aio_pika.connect_robust(
+                ordered[0],
                 client_properties={"connection_name": name},
                 timeout=5,
                 # aio-pika waits 5 s between reconnects by default: 5 s of 503s after a blip.
                 reconnect_interval=RECONNECT_INTERVAL_S,
+                connection_class=ClusterConnection,
+                urls=ordered,
             )
+            assert isinstance(connection, ClusterConnection)
+            logger.info("connected to the broker", extra={"node": connection.node})
+            return connection
         except (TimeoutError, OSError, aio_pika.exceptions.AMQPError) as exc:
+            attempt += 1
             if time.monotonic() + delay > deadline:
                 raise TaskqError(
                     f"broker unreachable at {redact(settings.amqp_url)} after "
                     f"{settings.startup_timeout_s:g}s: {exc or type(exc).__name__}"
                 ) from exc
             logger.info("waiting for the broker", extra={"error": str(exc)})
-            await asyncio.sleep(delay)
-            delay = min(delay * 2, 2.0)
+            if attempt % len(urls) == 0:  # every node failed this round
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 2.0)
 
 
 def watch_connection(
@@ -161,7 +239,9 @@ def watch_connection(
 
 
 def redact(url: str) -> str:
-    """The URL without its password, for log lines and error messages."""
+    """The URL (or comma-separated URLs) without passwords, for log lines and error messages."""
+    if "," in url:
+        return ",".join(redact(part) for part in url.split(","))
     scheme, sep, rest = url.partition("://")
     creds, at, host = rest.rpartition("@")
     if not at:
@@ -208,8 +288,10 @@ async def publish_confirmed(
             )
     except TimeoutError as exc:
         raise PublishError(f"no confirm from the broker within {wait_s:g}s") from exc
-    except (aio_pika.exceptions.AMQPError, ConnectionError, RuntimeError) as exc:
+    except aiormq.exceptions.DeliveryError as exc:  # nacked or returned: the broker said no
         raise PublishError(f"{type(exc).__name__}: {exc}") from exc
+    except (aio_pika.exceptions.AMQPError, ConnectionError, RuntimeError) as exc:
+        raise BrokerUnavailableError(f"{type(exc).__name__}: {exc}") from exc
 
 
 async def settle(settling: Awaitable[None]) -> None:

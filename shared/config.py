@@ -63,6 +63,19 @@ def _text(name: str, raw: str) -> str:
     return raw.strip()
 
 
+def _amqp_urls(name: str, raw: str) -> str:
+    urls = [part.strip() for part in raw.split(",") if part.strip()]
+    if not urls:
+        raise ConfigError(f"{name} must not be empty")
+    for url in urls:
+        if not url.startswith(("amqp://", "amqps://")):
+            raise ConfigError(
+                f"{name} must be one AMQP URL or a comma-separated list of them"
+                f" (amqp://user:pass@host:5672/vhost), got {url!r}"
+            )
+    return ",".join(urls)
+
+
 def _queue_name(name: str, raw: str) -> str:
     value = _text(name, raw)
     if len(value) > 200 or not all(c.isalnum() or c in "-_.:" for c in value):
@@ -96,7 +109,9 @@ def _optional(name: str, raw: str) -> str | None:
 class Settings:
     """One process's configuration; build it with `Settings.from_env(os.environ)` in `main()`."""
 
+    # One URL, or a comma-separated list of a cluster's nodes (see `amqp_urls`).
     amqp_url: str = "amqp://guest:guest@localhost:5672/"
+    heartbeat_s: int = 3
     db_path: str = "./data/tasks.db"
     http_host: str = "0.0.0.0"
     http_port: int = 8080
@@ -128,13 +143,19 @@ class Settings:
                 values[field] = cast(var, raw)
         return dataclasses.replace(cls(), **values)
 
+    @property
+    def amqp_urls(self) -> tuple[str, ...]:
+        """The broker nodes to try, in order: the first that answers, then the next in turn."""
+        return tuple(url.strip() for url in self.amqp_url.split(",") if url.strip())
+
     def retry_delay_s(self, attempt: int) -> float:
         """The wait before attempt `attempt + 1`, after `attempt` attempts failed."""
         return self.retry_delays_s[min(attempt, len(self.retry_delays_s)) - 1]
 
 
 _VARIABLES: dict[str, tuple[str, Callable[[str, str], Any]]] = {
-    "amqp_url": ("TASKQ_AMQP_URL", _text),
+    "amqp_url": ("TASKQ_AMQP_URL", _amqp_urls),
+    "heartbeat_s": ("TASKQ_HEARTBEAT_S", _positive_int),
     "db_path": ("TASKQ_DB_PATH", _text),
     "http_host": ("TASKQ_HTTP_HOST", _text),
     "http_port": ("TASKQ_HTTP_PORT", _port),

@@ -30,6 +30,10 @@ class PublishError(TaskqError):
     """The broker did not confirm a message (timeout, nack, return or lost connection)."""
 
 
+class BrokerUnavailableError(PublishError):
+    """The connection or channel was lost before the confirm: another node may take it."""
+
+
 class TaskNotFoundError(TaskqError):
     """No task has the given id."""
 

@@ -92,10 +92,12 @@ SCHEMAS: dict[str, Schema] = {
     "NewTask": closed(
         ["action"],
         action=ACTION,
+        # No `default: {}`: client generators (openapi-python-client) drop a schema whose object
+        # property has a default, and with it POST /tasks. The description says it instead.
         data={
             "type": ["object", "null"],
-            "default": {},
-            "description": "The action's input; each action may refuse data it cannot use (422).",
+            "description": "The action's input; absent or null means `{}`. Each action may "
+            "refuse data it cannot use (422).",
         },
     ),
     "Accepted": closed(

@@ -16,7 +16,7 @@ from shared.broker import (
     watch_connection,
 )
 from shared.config import Settings
-from shared.errors import PublishError
+from shared.errors import BrokerUnavailableError, PublishError
 from shared.models import Envelope
 from shared.names import Names
 
@@ -67,15 +67,29 @@ class Publisher:
         return not self._connection.is_closed and not self._channel.is_closed
 
     async def publish(self, envelope: Envelope) -> None:
-        """Send one task and return once the broker has confirmed it; PublishError otherwise."""
-        if not self.ready:
-            raise PublishError("not connected to the broker")
-        await publish_confirmed(
-            self._topology.exchange,
-            task_message(envelope.encode(), envelope.id, 0),
-            self._names.routing_key,
-            self._timeout,
-        )
+        """Send one task and return once the broker has confirmed it; PublishError otherwise.
+
+        A publish cut off by a lost connection (its node died, say) is sent again once the
+        connection is back, on whichever node answers, until TASKQ_PUBLISH_TIMEOUT_S runs out.
+        A duplicate message from that is harmless: the claim decides.
+        """
+        message = task_message(envelope.encode(), envelope.id, 0)
+        deadline = asyncio.get_running_loop().time() + self._timeout
+        pause = 0.05
+        while True:
+            left = deadline - asyncio.get_running_loop().time()
+            try:
+                if not self.ready:
+                    raise BrokerUnavailableError("not connected to the broker")
+                await publish_confirmed(
+                    self._topology.exchange, message, self._names.routing_key, left
+                )
+                return
+            except BrokerUnavailableError:
+                if left <= pause:
+                    raise
+                await asyncio.sleep(pause)
+                pause = min(pause * 2, 0.5)
 
     async def queue_depths(self) -> dict[str, int]:
         """Messages ready in the work, retry and dead queues, as the broker reports them.
