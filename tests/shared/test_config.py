@@ -26,6 +26,7 @@ DOCUMENTED_DEFAULTS = {
     "TASKQ_RETRY_DELAYS_S": (1, 5, 25),
     "TASKQ_CONSUMER_PORT": 8081,
     "TASKQ_SHUTDOWN_GRACE_S": 30,
+    "TASKQ_HEARTBEAT_S": 3,
 }
 
 # One unusable value per variable, and the start of the message it must produce.
@@ -50,6 +51,7 @@ BAD_VALUES = {
     "TASKQ_IDEMPOTENCY_TTL_S": ("soon", "must be a positive number"),
     "TASKQ_COMMIT_LINGER_MS": ("1e3", "must be a non-negative integer"),
     "TASKQ_DB_SYNCHRONOUS": ("OFF", "must be FULL or NORMAL"),
+    "TASKQ_HEARTBEAT_S": ("0", "must be a positive integer"),
 }
 # Any string is a usable token; unset means no authentication.
 ANY_VALUE_ACCEPTED = {"TASKQ_API_TOKEN"}
@@ -141,3 +143,23 @@ def test_settings_are_frozen() -> None:
 @pytest.mark.parametrize(("attempt", "delay"), [(1, 1.0), (2, 5.0), (3, 25.0), (7, 25.0)])
 def test_retry_delay_repeats_the_last(attempt: int, delay: float) -> None:
     assert Settings().retry_delay_s(attempt) == delay
+
+
+def test_a_cluster_is_a_comma_separated_list_of_urls() -> None:
+    settings = Settings.from_env(
+        {"TASKQ_AMQP_URL": "amqp://u:p@h1:5672/, amqp://u:p@h2:5672/,,amqp://u:p@h3:5672/"}
+    )
+    assert settings.amqp_urls == (
+        "amqp://u:p@h1:5672/",
+        "amqp://u:p@h2:5672/",
+        "amqp://u:p@h3:5672/",
+    )
+    assert Settings().amqp_urls == ("amqp://guest:guest@localhost:5672/",)
+
+
+@pytest.mark.parametrize("raw", ["localhost:5672", "amqp://h1/,http://h2/"])
+def test_every_url_of_the_list_must_be_amqp(raw: str) -> None:
+    with pytest.raises(
+        ConfigError, match="TASKQ_AMQP_URL must be one AMQP URL or a comma-separated"
+    ):
+        Settings.from_env({"TASKQ_AMQP_URL": raw})
