@@ -76,7 +76,8 @@ class Recorder:
 
     async def start(self, connection: AbstractRobustConnection) -> None:
         """Start consuming; robust channels consume again by themselves after a reconnect."""
-        self._channel = channel = await connection.channel()
+        # No confirms: an answer that is lost is asked for again, so none is worth waiting for.
+        self._channel = channel = await connection.channel(publisher_confirms=False)
         await channel.set_qos(prefetch_count=REPORT_PREFETCH)
         state_queue = (await declare_topology(channel, self._settings)).state_queue
         self._consumers.append((state_queue, await state_queue.consume(self.handle)))

@@ -63,7 +63,8 @@ class OwnerClient:
 
     async def start(self) -> None:
         """Open the channel and start checking that the owner answers."""
-        self._channel = await self._connection.channel()
+        # No confirms: the owner's answer is the only confirmation a report needs.
+        self._channel = await self._connection.channel(publisher_confirms=False)
         self._pinger = asyncio.create_task(self._ping_forever(), name="taskq-owner-ping")
 
     async def report(self, report: Report) -> Answer:
