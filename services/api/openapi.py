@@ -92,8 +92,8 @@ SCHEMAS: dict[str, Schema] = {
     "NewTask": closed(
         ["action"],
         action=ACTION,
-        # No `default: {}`: client generators (openapi-python-client) drop a schema whose object
-        # property has a default, and with it POST /tasks. The description says it instead.
+        # No `default: {}`: openapi-python-client refuses a default on an object schema and drops
+        # NewTask, and with it POST /tasks (issue 10). The description says it instead.
         data={
             "type": ["object", "null"],
             "description": "The action's input; absent or null means `{}`. Each action may "

@@ -63,6 +63,27 @@ def test_swagger_ui_gets_a_valid_openapi_30_rendering() -> None:
     assert started_at == {"type": "string", "format": "date-time", "nullable": True}
 
 
+def test_no_object_schema_has_a_default() -> None:
+    """openapi-python-client refuses a default on an object (or object-or-null) schema and drops
+    the schema that holds it, with every operation using it (issue 10: POST /tasks went)."""
+    found: list[str] = []
+
+    def walk(node: object, where: str) -> None:
+        if isinstance(node, dict):
+            kind = node.get("type")
+            kinds = kind if isinstance(kind, list) else [kind]
+            if "object" in kinds and "default" in node:
+                found.append(where)
+            for key, value in node.items():
+                walk(value, f"{where}/{key}")
+        elif isinstance(node, list):
+            for i, value in enumerate(node):
+                walk(value, f"{where}/{i}")
+
+    walk(document(), "#")
+    assert found == []
+
+
 def test_every_ref_resolves() -> None:
     spec = document()
 
