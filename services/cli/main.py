@@ -4,28 +4,27 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import sys
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Annotated, Any, ParamSpec
+from typing import Annotated, Any, Concatenate, ParamSpec
 
 import orjson
 import typer
 from rich.console import Console, RenderableType
-from rich.live import Live
-from rich.text import Text
 
 from services.cli import render
-from services.cli.client import FINAL, ApiError, Client
+from services.cli.client import FINAL, ApiError, Client, Task
 from services.cli.follow import submit_and_follow
+from services.cli.options import Options, accepts_options
+from services.cli.watch import print_changes, redraw
 from shared.names import Status
 
-DEFAULT_URL = "http://localhost:8080"
 WAIT_POLL_S = 0.25
-WATCH_S = 2.0
 
 out = Console(highlight=False)
 err = Console(stderr=True, highlight=False)
+P = ParamSpec("P")
 
 
 class Failed(Exception):
@@ -55,37 +54,43 @@ app = typer.Typer(
     no_args_is_help=True,
     pretty_exceptions_enable=False,
 )
-P = ParamSpec("P")
-JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON (for scripts).")]
-
-
-@dataclass(frozen=True)
-class Target:
-    url: str
-    token: str | None
-
-    def client(self) -> Client:
-        return Client(self.url, self.token)
 
 
 @app.callback()
-def main(
-    ctx: typer.Context,
-    url: Annotated[
-        str, typer.Option("--url", envvar="TASKQ_URL", help="Base URL of the taskq API.")
-    ] = DEFAULT_URL,
-    token: Annotated[
-        str | None,
-        typer.Option("--token", envvar="TASKQ_API_TOKEN", help="Bearer token, if the API has one."),
-    ] = None,
-) -> None:
-    ctx.obj = Target(url, token or None)
+@accepts_options
+def main(options: Options) -> None:
+    """Keeps the global options typed before the command's name (`accepts_options` does it)."""
 
 
-def target(ctx: typer.Context) -> Target:
-    found = ctx.find_object(Target)
-    assert found is not None
-    return found
+def command(
+    name: str | None = None,
+) -> Callable[[Callable[Concatenate[Options, P], None]], Callable[P, None]]:
+    """Registers a command that takes the global options after its name too, and handles errors."""
+
+    def register(function: Callable[Concatenate[Options, P], None]) -> Callable[P, None]:
+        registered = handled(accepts_options(function))
+        app.command(name)(registered)
+        return registered
+
+    return register
+
+
+def terminal() -> bool:
+    """People read a terminal: draw tables. Piped or redirected: whole values, tab-separated."""
+    return sys.stdout.isatty()
+
+
+def show(payload: Any, options: Options, view: RenderableType, rows: render.Rows) -> None:
+    if options.json:
+        emit_json(payload)
+    elif terminal():
+        out.print(view)
+    else:
+        typer.echo(render.tsv(rows))
+
+
+def emit_json(payload: Any) -> None:
+    typer.echo(render.as_json(payload))
 
 
 def parse_data(raw: str) -> dict[str, Any]:
@@ -98,7 +103,7 @@ def parse_data(raw: str) -> dict[str, Any]:
     return data
 
 
-def wait_final(client: Client, task_id: str, timeout: float | None) -> dict[str, Any]:
+def wait_final(client: Client, task_id: str, timeout: float | None) -> Task:
     deadline = None if timeout is None else time.monotonic() + timeout
     with err.status(f"waiting for {task_id}…"):
         while True:
@@ -110,10 +115,13 @@ def wait_final(client: Client, task_id: str, timeout: float | None) -> dict[str,
             time.sleep(WAIT_POLL_S)
 
 
-@app.command()
-@handled
+def show_task(task: Task, options: Options) -> None:
+    show(task, options, render.task_detail(task), render.detail_rows(task))
+
+
+@command()
 def submit(
-    ctx: typer.Context,
+    options: Options,
     action: Annotated[str, typer.Argument(help="The action to run, e.g. uppercase.")],
     data: Annotated[
         str, typer.Option("--data", "-d", help="The task's data, a JSON object.")
@@ -128,106 +136,82 @@ def submit(
     timeout: Annotated[
         float | None, typer.Option("--timeout", min=0, help="With --wait: give up after S.")
     ] = None,
-    json: JsonOption = False,
 ) -> None:
     """Submit a task (or --count N of them)."""
     payload = parse_data(data)
-    where = target(ctx)
     if count > 1:
         if idempotency_key:
             raise typer.BadParameter("one key names one task", param_hint="--idempotency-key")
         outcome = asyncio.run(
-            submit_and_follow(where.url, where.token, action, payload, count, err)
+            submit_and_follow(options.url, options.token, action, payload, count, err)
         )
-        if json:
+        if options.json:
             emit_json(dict(outcome))
         else:
             out.print(", ".join(f"{n} {s}" for s, n in sorted(outcome.items())))
         if outcome[Status.FAILED]:
             raise Failed
         return
-    with where.client() as client:
+    with options.client() as client:
         accepted = client.submit(action, payload, idempotency_key)
         if not wait:
-            if json:
+            if options.json:
                 emit_json(accepted)
             else:
                 out.print(f"{accepted['id']} {accepted['status']}")
             return
         task = wait_final(client, accepted["id"], timeout)
-    show_task(task, json)
+    show_task(task, options)
     if task["status"] == Status.FAILED:
         raise Failed
 
 
-def show_task(task: dict[str, Any], json: bool) -> None:
-    if json:
-        emit_json(task)
-    else:
-        out.print(render.task_detail(task))
-
-
-@app.command()
-@handled
+@command()
 def get(
-    ctx: typer.Context,
+    options: Options,
     task_id: Annotated[str, typer.Argument(metavar="ID", help="The task's id.")],
-    json: JsonOption = False,
 ) -> None:
     """Show one task with its data, result and error."""
-    with target(ctx).client() as client:
-        show_task(client.get(task_id), json)
+    with options.client() as client:
+        show_task(client.get(task_id), options)
 
 
-@app.command("list")
-@handled
+@command("list")
 def list_tasks(
-    ctx: typer.Context,
+    options: Options,
     status: Annotated[
         Status | None, typer.Option("--status", "-s", help="Only this status.")
     ] = None,
     action: Annotated[str | None, typer.Option("--action", "-a", help="Only this action.")] = None,
     limit: Annotated[int, typer.Option("--limit", "-l", min=1, max=1000)] = 20,
     watch: Annotated[bool, typer.Option("--watch", help="Refresh every 2 s until Ctrl-C.")] = False,
-    json: JsonOption = False,
 ) -> None:
     """List tasks, newest first."""
-    if watch and json:
-        raise typer.BadParameter(
-            "--watch shows a live table; leave out --json", param_hint="--watch"
-        )
+    if watch and options.json:
+        raise typer.BadParameter("--watch prints no JSON; leave out --json", param_hint="--watch")
     status_value = status.value if status is not None else None
-    with target(ctx).client() as client:
-        if json:
-            emit_json(client.list(status_value, action, limit)["tasks"])
-            return
+    with options.client() as client:
+
+        def fetch() -> list[Task]:
+            tasks: list[Task] = client.list(status_value, action, limit)["tasks"]
+            return tasks
+
         if not watch:
-            out.print(
-                render.task_table(client.list(status_value, action, limit)["tasks"], out.width)
-            )
+            tasks = fetch()
+            show(tasks, options, render.task_table(tasks, out.width), render.task_rows(tasks))
             return
-
-        def frame() -> RenderableType:
-            try:
-                tasks = client.list(status_value, action, limit)["tasks"]
-            except ApiError as exc:
-                return Text(f"error: {exc}", style="red")
-            title = f"taskq · {len(tasks)} tasks · {time.strftime('%H:%M:%S')} · Ctrl-C to stop"
-            return render.task_table(tasks, out.width, title)
-
         try:
-            with Live(frame(), console=out, auto_refresh=False) as live:
-                while True:
-                    time.sleep(WATCH_S)
-                    live.update(frame(), refresh=True)
+            if terminal():
+                redraw(fetch, out)
+            else:
+                print_changes(fetch, err)
         except KeyboardInterrupt:
             pass
 
 
-@app.command()
-@handled
+@command()
 def retry(
-    ctx: typer.Context,
+    options: Options,
     task_id: Annotated[str | None, typer.Argument(metavar="[ID]", help="A failed task.")] = None,
     status: Annotated[
         str | None, typer.Option("--status", help="`failed`: retry every failed task.")
@@ -235,7 +219,6 @@ def retry(
     action: Annotated[
         str | None, typer.Option("--action", "-a", help="With --status: only this action.")
     ] = None,
-    json: JsonOption = False,
 ) -> None:
     """Put a failed task back in the queue, or all of them with --status failed."""
     if (task_id is None) == (status is None):
@@ -244,16 +227,16 @@ def retry(
         raise typer.BadParameter("only failed tasks can be retried", param_hint="--status")
     if task_id is not None and action is not None:
         raise typer.BadParameter("goes with --status failed", param_hint="--action")
-    with target(ctx).client() as client:
+    with options.client() as client:
         if task_id is not None:
             accepted = client.retry(task_id)
-            if json:
+            if options.json:
                 emit_json(accepted)
             else:
                 out.print(f"{accepted['id']} {accepted['status']}")
             return
         replayed = client.retry_failed(action)
-    if json:
+    if options.json:
         emit_json(replayed)
         return
     retried = replayed["retried"]
@@ -262,20 +245,14 @@ def retry(
         out.print("more failed tasks are left: run it again")
 
 
-@app.command()
-@handled
-def stats(ctx: typer.Context, json: JsonOption = False) -> None:
+@command()
+def stats(options: Options) -> None:
     """Counts per status, queue depths and completions over the last hour."""
-    with target(ctx).client() as client:
+    with options.client() as client:
         numbers = client.stats()
-    if json:
-        emit_json(numbers)
-    else:
-        out.print(render.stats_view(numbers))
-
-
-def emit_json(payload: Any) -> None:
-    typer.echo(render.as_json(payload))
+    show(numbers, options, render.stats_view(numbers), render.stats_rows(numbers))
+    if numbers["queues"] is None and not options.json and not terminal():
+        err.print("no queue depths: the broker is unavailable")
 
 
 def run() -> None:

@@ -1,4 +1,5 @@
-"""How the CLI shows tasks and numbers: rich tables for people, plain JSON for scripts."""
+"""How the CLI shows tasks and numbers: rich tables on a terminal, whole values tab-separated
+when piped (with a header line, as `docker ps` does), and JSON for scripts."""
 
 from __future__ import annotations
 
@@ -22,10 +23,24 @@ STYLES: dict[str, str] = {
     Status.FAILED: "bold red",
 }
 BARS = " ▁▂▃▄▅▆▇█"  # a minute with none is blank
+Rows = list[list[str]]
+FLATTEN = str.maketrans("\t\n\r", "   ")
 
 
 def as_json(payload: Any) -> str:
     return orjson.dumps(payload, option=orjson.OPT_INDENT_2).decode()
+
+
+def tsv(rows: Rows) -> str:
+    """One line per row, cells separated by tabs; a tab or line break inside a cell is a space."""
+    return "\n".join("\t".join(cell.translate(FLATTEN) for cell in row) for row in rows)
+
+
+def plain(value: Any) -> str:
+    """A cell of piped output: text as it is, anything else as compact JSON, nothing for null."""
+    if value is None:
+        return ""
+    return value if isinstance(value, str) else orjson.dumps(value).decode()
 
 
 def status(value: str) -> Text:
@@ -95,6 +110,47 @@ def task_table(tasks: list[dict[str, Any]], width: int, title: str | None = None
     if not tasks:
         table.caption = "no tasks"
     return table
+
+
+def task_rows(tasks: list[dict[str, Any]]) -> Rows:
+    """The task table's columns, whole: the full action name and the API's timestamp."""
+    header = ["id", "action", "status", "tries", "created"]
+    return [
+        header,
+        *([t["id"], t["action"], t["status"], str(t["attempts"]), t["created_at"]] for t in tasks),
+    ]
+
+
+DETAIL_FIELDS = {
+    "id": "id",
+    "action": "action",
+    "status": "status",
+    "attempts": "attempts",
+    "created": "created_at",
+    "started": "started_at",
+    "finished": "processed_at",
+    "data": "data",
+    "result": "result",
+    "error": "error",
+}
+
+
+def detail_rows(task: dict[str, Any]) -> Rows:
+    """One task as field and value lines; every field is there, null ones empty."""
+    return [["field", "value"], *([name, plain(task[key])] for name, key in DETAIL_FIELDS.items())]
+
+
+def stats_rows(stats: dict[str, Any]) -> Rows:
+    """The numbers of `stats_view` in one table, e.g. `tasks  failed  3`, `queue  taskq.tasks  0`."""
+    minutes = [p["count"] for p in stats["completed_per_minute"]]
+    return [
+        ["kind", "name", "value"],
+        *(["tasks", name, str(n)] for name, n in stats["counts"].items()),
+        ["tasks", "total", str(stats["total"])],
+        *(["queue", name, str(depth)] for name, depth in (stats["queues"] or {}).items()),
+        ["completed", "last_hour", str(sum(minutes))],
+        ["completed", "this_minute", str(minutes[-1] if minutes else 0)],
+    ]
 
 
 def sparkline(counts: list[int]) -> str:

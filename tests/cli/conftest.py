@@ -1,15 +1,19 @@
-"""Running `taskq` in-process with typer's CliRunner, against a real stack or none."""
+"""Running `taskq` in-process with typer's CliRunner, against a real stack, a stub API or none."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 import pytest
 from typer.testing import CliRunner, Result
 
 from services.cli.main import app
+from shared.config import Settings
+from tests.cli.stub_api import StubApi, stub_api
+from tests.support.processes import Stack
 
 Taskq = Callable[..., Result]
+Replace = Callable[..., Settings]
 TOKEN = "cli-token"
 
 
@@ -23,10 +27,17 @@ def runner(url: str, token: str | None) -> Taskq:
 
 
 @pytest.fixture
-def live(stack, settings, settings_with) -> Taskq:
+def live(stack: Stack, settings: Settings, settings_with: Replace) -> Taskq:
     """`taskq` pointed at a running API and consumer (with a token, one attempt per task)."""
     secured = settings_with(settings, api_token=TOKEN, max_attempts=1)
     stack.migrate()
     stack.api(secured)
     stack.consumer(secured)
     return runner(stack.api_url(), TOKEN)
+
+
+@pytest.fixture
+def api() -> Iterator[StubApi]:
+    """A stand-in API answering with canned tasks and stats (see stub_api.py)."""
+    with stub_api() as stub:
+        yield stub

@@ -4,20 +4,22 @@ from __future__ import annotations
 
 import json
 import time
+from typing import Any
 
 import pytest
 
-from tests.cli.conftest import Taskq, runner
+from tests.cli.conftest import TOKEN, Taskq, runner
+from tests.support.processes import Stack
 
 pytestmark = pytest.mark.integration
 
 WAIT = ("--wait", "--timeout", "60")
 
 
-def final(taskq: Taskq, task_id: str) -> dict:
+def final(taskq: Taskq, task_id: str) -> dict[str, Any]:
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
-        task = json.loads(taskq("get", task_id, "--json").stdout)
+        task: dict[str, Any] = json.loads(taskq("get", task_id, "--json").stdout)
         if task["status"] in {"completed", "failed"}:
             return task
         time.sleep(0.1)
@@ -42,15 +44,32 @@ def test_submit_wait_get_list_stats(live: Taskq) -> None:
 
     listed = live("list", "--status", "completed", "--action", "uppercase", "--json")
     assert [t["id"] for t in json.loads(listed.stdout)] == [task["id"]]
-    table = live("list", "--limit", "5")
-    assert table.exit_code == 0
-    assert task["id"] in table.stdout and "completed" in table.stdout
+    piped = live("list", "--limit", "5")  # CliRunner's stdout is no terminal
+    assert piped.exit_code == 0
+    lines = [line.split("\t") for line in piped.stdout.splitlines()]
+    assert lines[0] == ["id", "action", "status", "tries", "created"]
+    assert [task["id"], "uppercase", "completed", "1", task["created_at"]] in lines
 
     stats = live("stats", "--json")
     assert stats.exit_code == 0
     assert json.loads(stats.stdout)["counts"]["completed"] == 2
-    human = live("stats")
-    assert "completed per minute" in human.stdout and "queues" in human.stdout
+    numbers = [line.split("\t") for line in live("stats").stdout.splitlines()]
+    assert ["tasks", "completed", "2"] in numbers
+    assert any(row[0] == "queue" for row in numbers)
+
+
+def test_options_after_the_command_reach_the_api(live: Taskq, stack: Stack) -> None:
+    """Issue 10: `taskq list --url ... --token ...`, the way people type it."""
+    task = json.loads(live("submit", "uppercase", *WAIT, "--json").stdout)
+    nowhere = runner("http://127.0.0.1:9", None)
+    listed = nowhere("list", "--url", stack.api_url(), "--token", TOKEN, "--json")
+    assert listed.exit_code == 0, listed.output
+    assert [t["id"] for t in json.loads(listed.stdout)] == [task["id"]]
+    got = nowhere(
+        "--url", "http://127.0.0.1:9", "get", task["id"], "--url", stack.api_url(), "--token", TOKEN
+    )
+    assert got.exit_code == 0, got.output
+    assert ["status", "completed"] in [line.split("\t") for line in got.stdout.splitlines()]
 
 
 def test_submit_without_wait_and_idempotency_key(live: Taskq) -> None:
@@ -107,7 +126,7 @@ def test_count_follows_every_task_to_the_end(live: Taskq) -> None:
     assert json.loads(some_failed.stdout) == {"failed": 3}
 
 
-def test_api_errors_are_one_line_and_exit_1(live: Taskq, stack) -> None:
+def test_api_errors_are_one_line_and_exit_1(live: Taskq, stack: Stack) -> None:
     missing = live("get", "3f2a0000-0000-4000-8000-000000000000")
     assert (missing.exit_code, missing.stderr) == (1, "error: 404 task not found\n")
     refused = live("submit", "sum", "--data", '{"numbers": "1, 2"}')
@@ -120,7 +139,7 @@ def test_api_errors_are_one_line_and_exit_1(live: Taskq, stack) -> None:
     assert no_token.stderr.startswith("error: 401 missing or invalid bearer token")
 
 
-def test_watch_redraws_until_ctrl_c(live: Taskq, monkeypatch) -> None:
+def test_watch_redraws_until_ctrl_c(live: Taskq, monkeypatch: pytest.MonkeyPatch) -> None:
     done = json.loads(live("submit", "uppercase", *WAIT, "--json").stdout)
     ticks = []
 
@@ -130,6 +149,7 @@ def test_watch_redraws_until_ctrl_c(live: Taskq, monkeypatch) -> None:
             raise KeyboardInterrupt
 
     monkeypatch.setattr("services.cli.main.time.sleep", sleep)
+    monkeypatch.setattr("services.cli.main.terminal", lambda: True)
     watched = live("list", "--watch")
     assert watched.exit_code == 0
     assert done["id"] in watched.stdout
