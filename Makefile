@@ -2,6 +2,8 @@
 #
 # `make up` runs the stack in Docker (compose.yaml) when a Docker engine answers, else on this
 # machine under supervisord (scripts/localstack.py). Force one with STACK=docker or STACK=local.
+# CLUSTER=1 runs it on a three-node RabbitMQ cluster: `make cluster-up` here (scripts/cluster.py),
+# or in Docker compose.yaml's `cluster` profile with deploy/compose.cluster.yaml.
 
 SHELL := /bin/bash
 .SHELLFLAGS := -euo pipefail -c
@@ -13,14 +15,18 @@ STAMP := $(VENV)/.installed
 STACK ?= auto
 PYTEST_ARGS ?=
 BENCH_ARGS ?=
+CLUSTER ?=
+cluster_mode := $(filter 1,$(CLUSTER))
+COMPOSE_CLUSTER := -f compose.yaml -f deploy/compose.cluster.yaml --profile cluster
 
 # true when `make up/down/logs` should use Docker Compose
 use_docker = { [ "$(STACK)" = docker ] || { [ "$(STACK)" = auto ] && docker info >/dev/null 2>&1; }; }
 
 .PHONY: help install up down logs status test lint format typecheck bench clean distclean
+.PHONY: cluster-up cluster-down cluster-status
 
 help: ## list the targets
-	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-15s %s\n", $$1, $$2}'
 
 install: $(STAMP) ## create .venv and install the project with its dev extras
 
@@ -30,11 +36,13 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install -e '.[dev]'
 	@touch $@
 
-up: install ## start the stack (Docker if it runs here, else local supervisord) and print its URLs
+up: install ## start the stack (Docker if it runs here, else local supervisord); CLUSTER=1: on 3 nodes
 	@if $(use_docker); then \
-		docker compose up -d --build --wait && $(PY) scripts/localstack.py urls --docker; \
+		docker compose $(if $(cluster_mode),$(COMPOSE_CLUSTER)) up -d --build --wait \
+			&& $(PY) scripts/localstack.py urls --docker $(if $(cluster_mode),--cluster); \
 	else \
-		$(PY) scripts/localstack.py up; \
+		$(if $(cluster_mode),python3 scripts/cluster.py up &&) \
+		$(PY) scripts/localstack.py up $(if $(cluster_mode),--cluster); \
 	fi
 
 down: ## stop what `make up` started
@@ -63,6 +71,15 @@ format: install ## format the code and apply safe lint fixes
 
 typecheck: install ## mypy --strict on services and shared
 	$(VENV)/bin/mypy
+
+cluster-up: ## start a local 3-node RabbitMQ cluster (taskq1-3@localhost, 5681-5683)
+	@python3 scripts/cluster.py up
+
+cluster-down: ## stop the local cluster's three nodes (never the broker on 5672)
+	@python3 scripts/cluster.py down
+
+cluster-status: ## show the local cluster's nodes
+	@python3 scripts/cluster.py status
 
 bench: install ## run the benchmark (BENCH_ARGS=... passes options on)
 	$(PY) -m bench $(BENCH_ARGS)

@@ -8,6 +8,9 @@ logs    follow the log files.
 status  show what supervisord runs.
 urls    print where to look (`--docker`: for the compose stack).
 
+`--cluster` (`make up CLUSTER=1`): run against the local three-node cluster of scripts/cluster.py
+(`make cluster-up`); the services get all its nodes' URLs, comma-separated, as TASKQ_AMQP_URL.
+
 Standard library only. Paths and ports come from the same TASKQ_* variables as the services,
 plus TASKQ_RUN_DIR (logs, pid file, socket; default data/run) and TASKQ_UP_TIMEOUT_S (how long
 `up` waits for /readyz; default 60).
@@ -31,6 +34,8 @@ from pathlib import Path
 from typing import NoReturn
 from urllib.parse import urlsplit
 
+import cluster  # scripts/cluster.py, beside this file
+
 ROOT = Path(__file__).resolve().parent.parent
 CONF = ROOT / "deploy" / "supervisord.conf"
 LOCAL_HOSTS = {"localhost", "127.0.0.1", "::1"}
@@ -50,9 +55,11 @@ class Stack:
     consumer_port: int
     probe_host: str
     up_timeout_s: float
+    mgmt_port: int = MGMT_PORT
+    cluster: bool = False
 
     @classmethod
-    def from_env(cls, environ: dict[str, str]) -> Stack:
+    def from_env(cls, environ: dict[str, str], cluster_mode: bool = False) -> Stack:
         def path(name: str, default: str) -> Path:
             p = Path(environ.get(name) or default)
             return p if p.is_absolute() else ROOT / p
@@ -64,14 +71,17 @@ class Stack:
             return int(raw)
 
         http_host = environ.get("TASKQ_HTTP_HOST") or "0.0.0.0"
+        amqp_url = environ.get("TASKQ_AMQP_URL") or "amqp://guest:guest@localhost:5672/"
         return cls(
             run_dir=path("TASKQ_RUN_DIR", "data/run"),
             db_path=path("TASKQ_DB_PATH", "data/tasks.db"),
-            amqp_url=environ.get("TASKQ_AMQP_URL") or "amqp://guest:guest@localhost:5672/",
+            amqp_url=cluster.amqp_url_list() if cluster_mode else amqp_url,
             http_port=number("TASKQ_HTTP_PORT", "8080"),
             consumer_port=number("TASKQ_CONSUMER_PORT", "8081"),
             probe_host="127.0.0.1" if http_host in {"0.0.0.0", "::"} else http_host,
             up_timeout_s=number("TASKQ_UP_TIMEOUT_S", "60"),
+            mgmt_port=cluster.MGMT_PORT if cluster_mode else MGMT_PORT,
+            cluster=cluster_mode,
         )
 
     @property
@@ -79,9 +89,18 @@ class Stack:
         return self.run_dir / "supervisord.pid"
 
     @property
+    def brokers(self) -> list[tuple[str, int]]:
+        """Host and port of each URL in TASKQ_AMQP_URL (one, or a cluster's comma-separated list)."""
+        found = []
+        for raw in filter(None, (part.strip() for part in self.amqp_url.split(","))):
+            url = urlsplit(raw)
+            port = url.port or (5671 if url.scheme == "amqps" else 5672)
+            found.append((url.hostname or "localhost", port))
+        return found
+
+    @property
     def broker(self) -> tuple[str, int]:
-        url = urlsplit(self.amqp_url)
-        return url.hostname or "localhost", url.port or (5671 if url.scheme == "amqps" else 5672)
+        return self.brokers[0]
 
     def readyz(self) -> dict[str, str]:
         return {
@@ -97,6 +116,8 @@ class Stack:
             TASKQ_PYTHON=sys.executable,
             PYTHONUNBUFFERED="1",
         )
+        if self.cluster:
+            env["TASKQ_AMQP_URL"] = self.amqp_url
         return env
 
 
@@ -215,6 +236,12 @@ def _local_node_running() -> bool:
 
 
 def ensure_broker(stack: Stack) -> None:
+    if stack.cluster:
+        silent = [f"{host}:{port}" for host, port in stack.brokers if not amqp_answers(host, port)]
+        if silent:
+            fail(f"the local cluster does not answer on {', '.join(silent)}; `make cluster-up`")
+        say(f"the local cluster answers on {len(stack.brokers)} nodes")
+        return
     host, port = stack.broker
     if amqp_answers(host, port):
         say(f"RabbitMQ answers on {host}:{port}")
@@ -241,11 +268,12 @@ def ensure_broker(stack: Stack) -> None:
 
 def ensure_management_ui(stack: Stack) -> None:
     host, _ = stack.broker
-    ui = f"http://{host}:{MGMT_PORT}/"
+    ui = f"http://{host}:{stack.mgmt_port}/"
     if http_answers(ui):
         return
-    if host not in LOCAL_HOSTS or not shutil.which("rabbitmq-plugins"):
-        print(f"warning: the RabbitMQ management UI is not reachable on {host}:{MGMT_PORT}")
+    # the cluster's nodes have their plugins file of their own (scripts/cluster.py)
+    if stack.cluster or host not in LOCAL_HOSTS or not shutil.which("rabbitmq-plugins"):
+        print(f"warning: the RabbitMQ management UI is not reachable on {host}:{stack.mgmt_port}")
         return
     say("enabling the RabbitMQ management plugin")
     result = subprocess.run(
@@ -412,19 +440,23 @@ def print_urls(stack: Stack, docker: bool = False) -> None:
         f"  dashboard      {api}/",
         f"  API docs       {api}/docs",
         f"  metrics        {metrics}   (consumer)",
-        f"  RabbitMQ UI    http://localhost:{MGMT_PORT}   ({login})",
+        f"  RabbitMQ UI    http://localhost:{stack.mgmt_port}   ({login})",
         f"  logs           {logs_hint}",
         "  stop           make down",
         sep="\n",
     )
+    if stack.cluster:
+        nodes = ", ".join(f"{host}:{port}" for host, port in stack.brokers)
+        print(f"  cluster        {nodes}   (make cluster-status, make cluster-down)")
 
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("command", choices=["up", "down", "logs", "status", "urls"])
     parser.add_argument("--docker", action="store_true", help="urls: for the compose stack")
+    parser.add_argument("--cluster", action="store_true", help="against the local 3-node cluster")
     args = parser.parse_args(argv)
-    stack = Stack.from_env(dict(os.environ))
+    stack = Stack.from_env(dict(os.environ), cluster_mode=args.cluster)
     if args.command == "up":
         up(stack)
     elif args.command == "down":

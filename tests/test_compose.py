@@ -4,8 +4,10 @@ health checks that `make up` relies on. Static checks: no Docker engine needed."
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 import yaml
@@ -13,6 +15,8 @@ import yaml
 ROOT = Path(__file__).resolve().parent.parent
 APP_SERVICES = ("migrator", "api", "consumer")
 DB_PATH = "/data/tasks.db"
+CLUSTER_NODES = ("rabbitmq1", "rabbitmq2", "rabbitmq3")
+CLUSTER_OVERRIDE = ROOT / "deploy" / "compose.cluster.yaml"
 
 
 @pytest.fixture(scope="module")
@@ -48,7 +52,10 @@ def healthcheck_command(service: dict[str, Any]) -> str:
 
 
 def test_has_exactly_the_four_services(services: dict[str, Any]) -> None:
-    assert set(services) == {"rabbitmq", *APP_SERVICES}
+    # plus the `cluster` profile's nodes, which start only with that profile
+    default = {name for name, service in services.items() if not service.get("profiles")}
+    assert default == {"rabbitmq", *APP_SERVICES}
+    assert set(services) - default == set(CLUSTER_NODES)
 
 
 def test_rabbitmq_has_management_ui_ports_and_ping_healthcheck(services: dict[str, Any]) -> None:
@@ -161,3 +168,136 @@ def test_dockerfile_installs_the_project_on_python_311_slim() -> None:
 def test_dockerignore_keeps_the_venv_and_data_out() -> None:
     ignored = set((ROOT / ".dockerignore").read_text().split())
     assert {".venv", "data", ".git"} <= ignored
+
+
+# -- the `cluster` profile and deploy/compose.cluster.yaml ----------------------------------------
+
+
+@dataclass(frozen=True)
+class Tagged:
+    """A value Compose's merge tags mark (`!override`, `!reset`), as the override file writes it."""
+
+    tag: str
+    value: Any
+
+
+class _ComposeLoader(yaml.SafeLoader):
+    """yaml.safe_load that also reads Compose's merge tags."""
+
+
+def _tagged(loader: yaml.SafeLoader, suffix: str, node: yaml.Node) -> Tagged:
+    value: Any
+    if isinstance(node, yaml.MappingNode):
+        value = loader.construct_mapping(node, deep=True)
+    elif isinstance(node, yaml.SequenceNode):
+        value = loader.construct_sequence(node, deep=True)
+    else:
+        value = loader.construct_scalar(node)  # type: ignore[arg-type]
+    return Tagged(f"!{suffix}", value)
+
+
+_ComposeLoader.add_multi_constructor("!", _tagged)
+
+
+@pytest.fixture(scope="module")
+def cluster_override() -> dict[str, Any]:
+    loaded = yaml.load(CLUSTER_OVERRIDE.read_text(), Loader=_ComposeLoader)
+    assert isinstance(loaded, dict)
+    return loaded["services"]  # type: ignore[no-any-return]
+
+
+def rabbitmq_conf(path: Path) -> dict[str, str]:
+    """A rabbitmq.conf (sysctl format) as {key: value}."""
+    pairs = (line.split("=", 1) for line in path.read_text().splitlines() if "=" in line)
+    return {key.strip(): value.strip() for key, value in pairs if not key.lstrip().startswith("#")}
+
+
+def mounted_conf(service: dict[str, Any]) -> Path:
+    """The host file a node mounts into the image's /etc/rabbitmq/conf.d/."""
+    (source,) = [
+        str(mount).split(":")[0]
+        for mount in service.get("volumes", [])
+        if str(mount).split(":")[1].startswith("/etc/rabbitmq/conf.d/")
+    ]
+    return (ROOT / source).resolve()
+
+
+def test_cluster_profile_has_three_rabbitmq_nodes(services: dict[str, Any]) -> None:
+    for name in CLUSTER_NODES:
+        node = services[name]
+        assert node["profiles"] == ["cluster"], name
+        assert node["image"].startswith("rabbitmq:3.13-management"), name
+        # the node is rabbit@<hostname>: peer discovery finds it by that name
+        assert node["hostname"] == name
+        assert healthcheck_command(node).startswith("CMD rabbitmq-diagnostics -q ")
+
+
+def test_cluster_nodes_share_one_erlang_cookie_from_the_environment(
+    services: dict[str, Any],
+) -> None:
+    cookies = {environment(services[name]).get("RABBITMQ_ERLANG_COOKIE") for name in CLUSTER_NODES}
+    assert len(cookies) == 1, cookies
+    (cookie,) = cookies
+    assert cookie is not None
+    assert re.fullmatch(r"\$\{RABBITMQ_ERLANG_COOKIE:-[^}]+\}", cookie), cookie
+
+
+def test_cluster_peer_discovery_lists_all_three_nodes(services: dict[str, Any]) -> None:
+    confs = {mounted_conf(services[name]) for name in CLUSTER_NODES}
+    assert len(confs) == 1, confs  # one file, so the nodes cannot disagree
+    (path,) = confs
+    assert path.is_relative_to(ROOT / "deploy"), path
+    conf = rabbitmq_conf(path)
+    assert conf["cluster_formation.peer_discovery_backend"] == "classic_config"
+    peers = {v for k, v in conf.items() if k.startswith("cluster_formation.classic_config.nodes.")}
+    assert peers == {f"rabbit@{services[name]['hostname']}" for name in CLUSTER_NODES}
+
+
+def test_cluster_nodes_publish_their_own_host_ports(services: dict[str, Any]) -> None:
+    published = [str(p).rsplit(":", 1)[0] for n in CLUSTER_NODES for p in services[n]["ports"]]
+    assert len(published) == len(set(published)), published
+    # none clashes with the one-node broker, so both can run side by side
+    assert not set(published) & {str(p).rsplit(":", 1)[0] for p in services["rabbitmq"]["ports"]}
+    assert any(str(p).endswith(":15672") for p in services["rabbitmq1"]["ports"])
+
+
+def test_cluster_nodes_join_a_healthy_first_node(services: dict[str, Any]) -> None:
+    for name in CLUSTER_NODES[1:]:
+        assert depends_on(services[name]) == {"rabbitmq1": "service_healthy"}
+
+
+def test_cluster_override_gives_every_service_all_three_nodes(
+    services: dict[str, Any], cluster_override: dict[str, Any]
+) -> None:
+    for name in APP_SERVICES:
+        assert name in services
+        urls = environment(cluster_override[name])["TASKQ_AMQP_URL"].split(",")
+        hosts = [urlsplit(url.replace("${", "").replace("}", "")).hostname or "" for url in urls]
+        assert sorted(hosts) == sorted(CLUSTER_NODES), (name, urls)
+        assert all(url.startswith("amqp://") and url.endswith(":5672/") for url in urls), urls
+        # the same credentials as the nodes' default user
+        assert all(
+            "${RABBITMQ_DEFAULT_USER:-guest}:${RABBITMQ_DEFAULT_PASS:-guest}@" in url
+            for url in urls
+        ), urls
+
+
+def test_cluster_override_waits_for_the_cluster_not_the_single_node(
+    cluster_override: dict[str, Any],
+) -> None:
+    migrator_deps = cluster_override["migrator"]["depends_on"]
+    # !override: merged, the one-node `rabbitmq` would stay a dependency
+    assert isinstance(migrator_deps, Tagged) and migrator_deps.tag == "!override"
+    assert depends_on({"depends_on": migrator_deps.value}) == dict.fromkeys(
+        CLUSTER_NODES, "service_healthy"
+    )
+    assert cluster_override["rabbitmq"]["profiles"] == ["single"]
+
+
+def test_cluster_override_has_no_credentials_and_make_uses_it() -> None:
+    text = CLUSTER_OVERRIDE.read_text()
+    without_defaults = re.sub(r"\$\{[A-Z0-9_]+:-[^}]*\}", "", text)
+    without_comments = "\n".join(line.split("#", 1)[0] for line in without_defaults.splitlines())
+    assert "guest" not in without_comments
+    makefile = (ROOT / "Makefile").read_text()
+    assert "-f compose.yaml -f deploy/compose.cluster.yaml --profile cluster" in makefile
