@@ -166,6 +166,18 @@ class ClusterConnection(aio_pika.RobustConnection):
             self._attempted = True
         self._transport = value
 
+    def fail_over(self, suspect: Any) -> None:
+        """Leave the node if `suspect` (a transport seen earlier) is still the one in use: a
+        node that stops answering without closing (frozen, say) is otherwise only noticed when
+        heartbeats run out. The robust machinery then reconnects to the next node."""
+        transport: Any = self._transport
+        if transport is None or transport is not suspect or transport.connection.is_closed:
+            return
+        logger.warning("the broker node does not answer; moving on", extra={"node": self.node})
+        asyncio.get_running_loop().create_task(
+            transport.connection.close(ConnectionError("node does not answer"))
+        )
+
     def _reset_backoff(self, *_: object) -> None:
         self.reconnect_interval = RECONNECT_INTERVAL_S
         logger.info("connected to the broker", extra={"node": self.node})
@@ -292,6 +304,18 @@ async def publish_confirmed(
         raise PublishError(f"{type(exc).__name__}: {exc}") from exc
     except (aio_pika.exceptions.AMQPError, ConnectionError, RuntimeError) as exc:
         raise BrokerUnavailableError(f"{type(exc).__name__}: {exc}") from exc
+    except asyncio.CancelledError as exc:
+        if not connection_lost(exc):
+            raise
+        raise BrokerUnavailableError("the connection closed before the confirm") from exc
+
+
+def connection_lost(exc: asyncio.CancelledError) -> bool:
+    """Whether a CancelledError means the broker connection dropped, not that our task is
+    being cancelled: aiormq cancels the futures of a connection it loses (a confirm, an RPC),
+    and left to propagate that would end a request or a delivery's handler unanswered."""
+    task = asyncio.current_task()
+    return task is not None and not task.cancelling()
 
 
 async def settle(settling: Awaitable[None]) -> None:

@@ -8,6 +8,7 @@ import logging
 from aio_pika.abc import AbstractRobustChannel, AbstractRobustConnection
 
 from shared.broker import (
+    ClusterConnection,
     Topology,
     connect,
     declare_topology,
@@ -78,6 +79,7 @@ class Publisher:
         pause = 0.05
         while True:
             left = deadline - asyncio.get_running_loop().time()
+            transport = self._connection.transport
             try:
                 if not self.ready:
                     raise BrokerUnavailableError("not connected to the broker")
@@ -90,6 +92,14 @@ class Publisher:
                     raise
                 await asyncio.sleep(pause)
                 pause = min(pause * 2, 0.5)
+            except PublishError as exc:
+                if isinstance(exc.__cause__, TimeoutError) and isinstance(
+                    self._connection, ClusterConnection
+                ):
+                    # No confirm at all in the whole timeout: the node may hang. The next
+                    # requests go to another node rather than wait for heartbeats to run out.
+                    self._connection.fail_over(transport)
+                raise
 
     async def queue_depths(self) -> dict[str, int]:
         """Messages ready in the work, retry and dead queues, as the broker reports them.

@@ -22,6 +22,7 @@ from aiormq.abc import DeliveredMessage
 from pamqp.commands import Basic
 
 from services.consumer.metrics import ConsumerMetrics
+from shared.broker import connection_lost
 from shared.config import Settings
 from shared.errors import InvalidMessageError
 from shared.names import CONTENT_TYPE, Names
@@ -132,6 +133,13 @@ class OwnerClient:
                 continue
             except InvalidMessageError:
                 logger.exception("the owner's answer makes no sense; asking again")
+                await asyncio.sleep(backoff)
+                continue
+            except asyncio.CancelledError as exc:
+                if not connection_lost(exc):
+                    raise
+                # the connection dropped under the publish: ask again once it is back
+                self._metrics.owner_timeouts.inc()
                 await asyncio.sleep(backoff)
                 continue
             finally:

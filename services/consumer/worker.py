@@ -13,7 +13,7 @@ from aio_pika.abc import AbstractExchange, AbstractIncomingMessage
 
 from services.consumer.metrics import ConsumerMetrics
 from shared.actions import ActionContext, ActionFailed, registry
-from shared.broker import publish_confirmed, settle, task_message
+from shared.broker import connection_lost, publish_confirmed, settle, task_message
 from shared.config import Settings
 from shared.errors import InvalidMessageError, PublishError
 from shared.logs import current_task_id
@@ -58,6 +58,12 @@ class Worker:
             await self._handle(message)
         except Exception:  # the edge: never let one delivery take the consumer down
             logger.exception("delivery failed; returning it to the queue")
+            await settle(message.nack(requeue=True))
+        except asyncio.CancelledError as exc:
+            if not connection_lost(exc):
+                raise  # shutdown: unacked, the delivery returns with the channel
+            # never leave a delivery unsettled on a live channel: it would wait there forever
+            logger.warning("the broker connection dropped under a delivery; returning it")
             await settle(message.nack(requeue=True))
         finally:
             self._metrics.in_flight.dec()

@@ -1,0 +1,352 @@
+"""taskq on a three-node RabbitMQ cluster, under the faults of issue 9, as Jepsen's RabbitMQ tests
+do for the broker: while tasks are submitted over HTTP at about 150 a second, a node is killed,
+frozen, restarted in turn, or two of three are stopped. After each: drain, then every task that
+got a 202 is `completed` exactly once, no row exists without a 202, nothing is stuck, and the
+consumers are back, with no taskq process restarted. The counts are printed (`pytest -s`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import os
+import sqlite3
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+import orjson
+import pytest
+
+from scripts import cluster
+from shared.config import Settings
+from shared.names import Names
+from tests.support.processes import ServiceProcess, Stack, free_port
+
+pytestmark = [pytest.mark.cluster, pytest.mark.chaos]
+
+RATE_PER_S = 150
+LOAD_S = 30.0
+FAULT_AT_S = 5.0
+TAIL_S = 10.0  # load goes on this long after the fault is over: the system must take it
+CLIENTS = 48
+DRAIN_TIMEOUT_S = 180.0
+CONSUMERS = 2
+
+
+@pytest.fixture(scope="module")
+def nodes(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """The local cluster: the one `make cluster-up` started, or one of our own, stopped after."""
+    already = all(cluster.process_state(n) == "running" for n in cluster.NODES)
+    saved = os.environ.get("TASKQ_CLUSTER_DIR")
+    if not already:
+        os.environ["TASKQ_CLUSTER_DIR"] = str(tmp_path_factory.mktemp("cluster"))
+    try:
+        cluster.up()
+        yield
+    finally:
+        if not already:
+            cluster.down(wipe=True)
+        if saved is None:
+            os.environ.pop("TASKQ_CLUSTER_DIR", None)
+        else:
+            os.environ["TASKQ_CLUSTER_DIR"] = saved
+
+
+def management() -> httpx.Client:
+    return httpx.Client(base_url=cluster.MGMT_URL, auth=("guest", "guest"), timeout=10)
+
+
+@pytest.fixture
+def settings(nodes: None, tmp_path: Path) -> Iterator[Settings]:
+    """Every node's URL, queues of this test's own, a database file of its own."""
+    made = Settings(
+        amqp_url=cluster.amqp_url_list(),
+        db_path=str(tmp_path / "tasks.db"),
+        http_host="127.0.0.1",
+        http_port=free_port(),
+        consumer_port=free_port(),
+        queue=f"c{uuid.uuid4().hex[:10]}",
+        work_delay_ms=5,
+        # Every node restart returns the deliveries of the consumers connected to it, and a
+        # quorum queue counts each return: a rolling restart alone can return a task 3-4 times.
+        # The README recommends this limit on a cluster (RabbitMQ 4.0 made 20 its default).
+        delivery_limit=20,
+        startup_timeout_s=60,
+        retry_delays_s=(0.5, 1.0),
+        shutdown_grace_s=10,
+        orphan_age_s=5,
+    )
+    yield made
+    # every node back first: the queues live on all three
+    cluster.up()
+    with management() as api:
+        for kind in ("queues", "exchanges"):
+            for item in api.get(f"/api/{kind}/%2F", params={"columns": "name"}).json():
+                if item["name"] == made.queue or item["name"].startswith(made.queue + "."):
+                    api.delete(f"/api/{kind}/%2F/{item['name']}")
+
+
+@dataclass
+class Outcome:
+    sent: float
+    done: float
+    status: int | str  # the HTTP status, or the name of the transport error
+    task_id: str | None = None
+    text: str = ""
+    retry_after: str | None = None
+
+
+@dataclass
+class Load:
+    """Paced submissions from many clients; every request's outcome, in send order."""
+
+    url: str
+    outcomes: list[Outcome] = field(default_factory=list)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+    _next: int = 0
+
+    def run(self, until: Callable[[], bool]) -> None:
+        start = time.monotonic()
+
+        def client() -> None:
+            with httpx.Client(base_url=self.url, timeout=30) as http:
+                while True:
+                    with self._lock:
+                        n, self._next = self._next, self._next + 1
+                    due = start + n / RATE_PER_S
+                    if until():
+                        return
+                    if time.monotonic() - due > 1.0:
+                        continue  # a slot missed while every client waited: skip, no burst
+                    time.sleep(max(0.0, due - time.monotonic()))
+                    self.one(http, n)
+
+        with ThreadPoolExecutor(CLIENTS) as pool:
+            for future in [pool.submit(client) for _ in range(CLIENTS)]:
+                future.result()
+        self.outcomes.sort(key=lambda o: o.sent)
+
+    def one(self, http: httpx.Client, n: int) -> None:
+        text = f"cluster-{n}"
+        sent = time.monotonic()
+        try:
+            response = http.post("/tasks", json={"action": "uppercase", "data": {"text": text}})
+        except httpx.TransportError as exc:
+            outcome = Outcome(sent, time.monotonic(), type(exc).__name__, text=text)
+        else:
+            task_id = response.json().get("id") if response.status_code == 202 else None
+            outcome = Outcome(
+                sent,
+                time.monotonic(),
+                response.status_code,
+                task_id,
+                text,
+                response.headers.get("Retry-After"),
+            )
+        with self._lock:
+            self.outcomes.append(outcome)
+
+    def accepted(self) -> dict[str, str]:
+        return {o.task_id: o.text for o in self.outcomes if o.task_id is not None}
+
+    def longest_503_stretch(self) -> float:
+        longest, first = 0.0, None
+        for o in self.outcomes:
+            if o.status == 503:
+                first = o if first is None else first
+                longest = max(longest, o.done - first.sent)
+            else:
+                first = None
+        return longest
+
+
+@dataclass
+class Running:
+    stack: Stack
+    settings: Settings
+    api: ServiceProcess
+    consumers: list[ServiceProcess]
+
+
+@pytest.fixture
+def running(settings: Settings, tmp_path: Path) -> Iterator[Running]:
+    (tmp_path / "logs").mkdir()
+    stack = Stack(settings, tmp_path / "logs")
+    try:
+        stack.migrate()
+        api = stack.api()
+        consumers = [
+            stack.consumer(dataclasses.replace(settings, consumer_port=free_port()))
+            for _ in range(CONSUMERS)
+        ]
+        yield Running(stack, settings, api, consumers)
+    finally:
+        stack.stop_all()
+
+
+def rows(settings: Settings) -> dict[str, sqlite3.Row]:
+    conn = sqlite3.connect(f"file:{settings.db_path}?mode=ro", uri=True, timeout=10)
+    conn.row_factory = sqlite3.Row
+    try:
+        return {r["id"]: r for r in conn.execute("SELECT * FROM tasks")}
+    finally:
+        conn.close()
+
+
+def drained(settings: Settings) -> bool:
+    return not any(
+        r["status"] in ("queued", "running", "retrying") for r in rows(settings).values()
+    )
+
+
+def wait(check: Callable[[], bool], timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while not check():
+        assert time.monotonic() < deadline, f"timed out after {timeout}s waiting for {what}"
+        time.sleep(0.5)
+
+
+def consumers_back(run: Running) -> bool:
+    for consumer in run.consumers:
+        port = consumer.settings.consumer_port
+        with contextlib.suppress(httpx.HTTPError):
+            if httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=3).status_code != 200:
+                return False
+    with management() as api, contextlib.suppress(httpx.HTTPError):
+        queue = api.get(f"/api/queues/%2F/{Names(run.settings.queue).work_queue}").json()
+        return bool(queue.get("consumers") == CONSUMERS * run.settings.channels)
+    return False
+
+
+def run_fault(run: Running, name: str, fault: Callable[[], None]) -> Load:
+    """Load for LOAD_S (longer if the fault takes longer), the fault from FAULT_AT_S, then drain
+    and check every guarantee. Returns the load for fault-specific checks."""
+    load = Load(f"http://127.0.0.1:{run.settings.http_port}")
+    over: list[float] = []
+    errors: list[BaseException] = []
+    started = time.monotonic()
+
+    def inject() -> None:
+        try:
+            time.sleep(FAULT_AT_S)
+            fault()
+        except BaseException as exc:  # surfaced below, so the test fails loudly
+            errors.append(exc)
+        finally:
+            over.append(time.monotonic())
+
+    def enough() -> bool:
+        now = time.monotonic()
+        return bool(over) and now - over[0] >= TAIL_S and now - started >= LOAD_S
+
+    injector = threading.Thread(target=inject, name=f"fault {name}")
+    injector.start()
+    load.run(enough)
+    injector.join()
+    assert not errors, errors
+    tail = [o for o in load.outcomes if o.sent >= over[0] + TAIL_S / 2]
+    assert any(o.status == 202 for o in tail), "202s again once the fault was over"
+    cluster.up()  # whatever the fault left, all three run again
+    wait(lambda: drained(run.settings), DRAIN_TIMEOUT_S, "the backlog to drain")
+    wait(lambda: consumers_back(run), 60, "the consumers to be back on the work queue")
+
+    stored = rows(run.settings)
+    accepted = load.accepted()
+    completed = [i for i in accepted if i in stored and stored[i]["status"] == "completed"]
+    lost = [i for i in accepted if i not in stored]
+    not_completed = [i for i in accepted if i in stored and stored[i]["status"] != "completed"]
+    unaccepted_rows = [i for i in stored if i not in accepted]
+    wrong = [
+        i for i in completed if orjson.loads(stored[i]["result"]) != {"output": accepted[i].upper()}
+    ]
+    by_status: dict[str, int] = {}
+    for o in load.outcomes:
+        by_status[str(o.status)] = by_status.get(str(o.status), 0) + 1
+    print(
+        f"\ncluster fault {name}: submitted={len(load.outcomes)} accepted={len(accepted)}"
+        f" completed={len(completed)} lost={len(lost)} not_completed={len(not_completed)}"
+        f" rows_without_202={len(unaccepted_rows)} wrong_result={len(wrong)}"
+        f" redelivered={sum(1 for i in completed if stored[i]['attempts'] > 1)}"
+        f" outcomes={by_status} longest_503_stretch_s={load.longest_503_stretch():.1f}"
+    )
+    assert set(by_status) <= {"202", "503"}, by_status
+    assert all(o.retry_after for o in load.outcomes if o.status == 503)
+    assert lost == [] and not_completed == [] and unaccepted_rows == [] and wrong == []
+    assert len(completed) == len(accepted) > 0
+    assert run.api.proc.poll() is None, "the API was not restarted"
+    assert all(c.proc.poll() is None for c in run.consumers), "no consumer was restarted"
+    return load
+
+
+def test_kill_the_work_queues_leader(running: Running) -> None:
+    killed: dict[str, float] = {}
+
+    def fault() -> None:
+        leader = cluster.quorum_leader(Names(running.settings.queue).work_queue)
+        assert leader is not None
+        killed["at"] = time.monotonic()
+        killed["node"] = leader  # type: ignore[assignment]
+        cluster.kill_node(leader)
+        time.sleep(10)
+        cluster.start_node(leader)
+
+    load = run_fault(running, "1 kill -9 the leader", fault)
+    after = [o for o in load.outcomes if o.sent >= killed["at"]]
+    first_202 = next(o for o in after if o.status == 202)
+    failover = first_202.done - killed["at"]
+    rejected = sum(1 for o in after if o.status == 503)
+    print(
+        f"failover: killed {killed['node']}; first 202 after the kill {failover:.2f} s later;"
+        f" 503s after the kill: {rejected}"
+    )
+
+
+def test_freeze_a_node(running: Running) -> None:
+    def fault() -> None:
+        # the node the API is connected to, the hardest case: its connection hangs, not drops
+        frozen = cluster.NODES[0]
+        cluster.freeze(frozen)
+        time.sleep(20)
+        cluster.thaw(frozen)
+
+    run_fault(running, "2 SIGSTOP a node for 20 s", fault)
+
+
+def test_rolling_restart(running: Running) -> None:
+    def fault() -> None:
+        for target in cluster.NODES:
+            cluster.stop_node(target)
+            cluster.start_node(target)
+            # an upgrade waits for the node to be back in the cluster before the next
+            cluster.wait_until(
+                lambda target=target: target.name in cluster.running_nodes(target), 60
+            )
+
+    run_fault(running, "3 rolling restart", fault)
+
+
+def test_no_majority_answers_503_then_recovers(running: Running) -> None:
+    window: dict[str, float] = {}
+
+    def fault() -> None:
+        stopped = cluster.NODES[1:]
+        for target in stopped:
+            cluster.stop_node(target)
+        window["from"] = time.monotonic()
+        time.sleep(15)
+        window["to"] = time.monotonic()
+        for target in stopped:
+            cluster.start_node(target, wait=False)
+        for target in stopped:
+            cluster.start_node(target)
+
+    load = run_fault(running, "4 two of three nodes stopped", fault)
+    # no majority: every answer is a 503 (never a 202 that could be lost), with Retry-After
+    during = [o for o in load.outcomes if window["from"] + 5 <= o.sent <= window["to"]]
+    assert during and all(o.status == 503 for o in during), [o.status for o in during]
