@@ -6,6 +6,7 @@ import argparse
 import dataclasses
 import os
 import platform
+import signal
 import sys
 import tempfile
 import time
@@ -17,13 +18,14 @@ from typing import Any
 import orjson
 from rich.console import Console
 
-from bench import plot, sections
+from bench import e2e, plot, sections, wrk
 from bench.plan import FULL, QUICK
 from bench.report import print_table, verdicts
 from bench.sampler import RssSampler
 from bench.stack import DEFAULT_AMQP_URL, ROOT, BrokerSpace
 
 GROUPS = ("floor", "e2e", "seed", "listing", "memory")
+NEEDS_WRK = {"e2e", "seed", "memory"}
 
 
 def _args() -> argparse.Namespace:
@@ -52,13 +54,23 @@ def _without_raw(node: Any) -> Any:
     return node
 
 
+def _exit_on_sigterm(signum: int, frame: object) -> None:
+    raise SystemExit(128 + signum)  # so the finally blocks stop the services and drop the vhost
+
+
 def main() -> None:
+    signal.signal(signal.SIGTERM, _exit_on_sigterm)
     args = _args()
     plan = QUICK if args.quick else FULL
     wanted = [g.strip() for g in args.only.split(",") if g.strip()]
     unknown = set(wanted) - set(GROUPS)
     if unknown:
         raise SystemExit(f"unknown section(s): {', '.join(sorted(unknown))}")
+    if NEEDS_WRK & set(wanted):
+        try:
+            wrk.ensure()
+        except wrk.WrkMissing as exc:
+            raise SystemExit(str(exc)) from None
     # piped output (make bench | tee, CI logs) gets a width the table fits in
     console = Console(width=None if sys.stdout.isatty() else 150)
     started = datetime.now().astimezone()
@@ -81,15 +93,19 @@ def main() -> None:
     sampler = RssSampler()
     sampler.start()
     space = BrokerSpace(args.amqp_url, args.mgmt_url)
-    console.print(f"[bold]taskq bench[/bold] ({results['mode']}) on {space.describe()}")
     clock = time.perf_counter()
     try:
+        broker_pid = space.broker_pid()
+        console.print(
+            f"[bold]taskq bench[/bold] ({results['mode']}) on {space.describe()}, broker "
+            + (f"pid {broker_pid}" if broker_pid else "not on this machine (CPU not measured)")
+        )
         with tempfile.TemporaryDirectory(prefix="taskq-bench-") as tmp:
-            ctx = sections.Context(plan, space, Path(tmp), sampler)
+            ctx = sections.Context(plan, space, Path(tmp), sampler, broker_pid)
             steps = {
                 "floor": lambda: results.__setitem__("floor", sections.broker_floor(ctx)),
                 "e2e": lambda: results.update(
-                    zip(("e2e", "open_loop"), sections.end_to_end_and_open_loop(ctx), strict=True)
+                    zip(("e2e", "open_loop"), e2e.end_to_end_and_open_loop(ctx), strict=True)
                 ),
                 "seed": lambda: results.__setitem__("seed", sections.seed_and_scale_out(ctx)),
                 "listing": lambda: results.__setitem__("listing", sections.listing(ctx)),
@@ -105,7 +121,8 @@ def main() -> None:
                         steps[name]()
                     except Exception:  # one broken section still leaves a report of the rest
                         results["errors"][name] = traceback.format_exc()
-                        console.print(f"[red]{name} failed[/red]\n{results['errors'][name]}")
+                        console.print(f"[red]{name} failed[/red]")
+                        console.print(results["errors"][name], markup=False, highlight=False)
                 took = time.perf_counter() - began
                 results["sections"][name] = {
                     "seconds": took,

@@ -1,5 +1,5 @@
 """The broker floor: raw aio-pika with taskq's safety and message size, no HTTP, no SQLite.
-`python -m bench.floor '<json spec>'` prints one JSON object.
+`python -m bench.floor '<json spec>'` writes one JSON object to the spec's `out` file.
 
 Publish: persistent, mandatory, confirmed, `in_flight` unconfirmed at a time, to a quorum
 queue with the work queue's arguments. Consume: manual ack, one ack per message, with the
@@ -12,6 +12,7 @@ import asyncio
 import sys
 import time
 import uuid
+from pathlib import Path
 from typing import Any
 
 import aio_pika
@@ -81,7 +82,7 @@ async def run(spec: dict[str, Any]) -> dict[str, Any]:
 
 def main() -> None:
     spec = orjson.loads(sys.argv[1])
-    sys.stdout.buffer.write(orjson.dumps(uvloop.run(run(spec))))
+    Path(spec["out"]).write_bytes(orjson.dumps(uvloop.run(run(spec))))
 
 
 if __name__ == "__main__":

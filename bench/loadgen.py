@@ -1,11 +1,12 @@
-"""The load generator, run as a process of its own so it does not share an event loop (or a
-core's time slice) with the benchmark's bookkeeping: `python -m bench.loadgen '<json spec>'`
-prints one JSON object of results.
+"""The open-loop load generator and the listing's timer, run as a process of its own so it does
+not share an event loop (or a core's time slice) with the benchmark's bookkeeping:
+`python -m bench.loadgen '<json spec>'` writes one JSON object of results to the spec's `out`
+file. (Closed-loop load,
+N POSTs as fast as the answers come back, is wrk's job: bench/wrk.py.)
 
-Modes: `closed` sends N POSTs from C clients as fast as answers come back; `open` sends POSTs
-at a constant offered rate and times each from its scheduled send time, so a slow server is
-charged for the requests it kept waiting (wrk2's correction for coordinated omission); `get`
-times sequential GETs of a few URLs.
+Modes: `open` sends POSTs at a constant offered rate and times each from its scheduled send
+time, so a slow server is charged for the requests it kept waiting (wrk2's correction for
+coordinated omission; wrk2 is not packaged in Debian); `get` times sequential GETs of a few URLs.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import asyncio
 import sys
 import time
 from collections import Counter
+from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -42,32 +44,6 @@ async def _post(session: aiohttp.ClientSession, url: str) -> int:
             return response.status
     except (aiohttp.ClientError, TimeoutError):
         return 0  # 0 counts as a transport error
-
-
-async def closed(url: str, n: int, concurrency: int) -> dict[str, Any]:
-    statuses: Counter[int] = Counter()
-    remaining = n
-    async with _session(concurrency) as session:
-
-        async def client() -> None:
-            nonlocal remaining
-            while remaining > 0:
-                remaining -= 1
-                statuses[await _post(session, url)] += 1
-
-        first_send = time.time()
-        started = time.perf_counter()
-        await asyncio.gather(*(client() for _ in range(concurrency)))
-        elapsed = time.perf_counter() - started
-        last_done = time.time()
-    return {
-        "sent": n,
-        "status": {str(k): v for k, v in statuses.items()},
-        "first_send": first_send,
-        "last_done": last_done,
-        "elapsed_s": elapsed,
-        "accepted_per_s": statuses[202] / elapsed,
-    }
 
 
 async def open_loop(url: str, rate: float, seconds: float, connections: int) -> dict[str, Any]:
@@ -126,8 +102,6 @@ async def sequential_gets(urls: dict[str, str], repeat: int) -> dict[str, Any]:
 
 async def run(spec: dict[str, Any]) -> dict[str, Any]:
     mode = spec["mode"]
-    if mode == "closed":
-        return await closed(spec["url"], spec["n"], spec["concurrency"])
     if mode == "open":
         return await open_loop(spec["url"], spec["rate"], spec["seconds"], spec["connections"])
     if mode == "get":
@@ -137,8 +111,7 @@ async def run(spec: dict[str, Any]) -> dict[str, Any]:
 
 def main() -> None:
     spec = orjson.loads(sys.argv[1])
-    result = uvloop.run(run(spec))
-    sys.stdout.buffer.write(orjson.dumps(result))
+    Path(spec["out"]).write_bytes(orjson.dumps(uvloop.run(run(spec))))
 
 
 if __name__ == "__main__":

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import tempfile
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -16,17 +18,20 @@ TIMEOUT_S = 900
 
 
 def run_json(module: str, spec: dict[str, Any]) -> dict[str, Any]:
-    """Run `python -m <module> '<spec>'` and return the JSON it prints."""
-    done = subprocess.run(
-        [sys.executable, "-m", module, orjson.dumps(spec).decode()],
-        cwd=ROOT,
-        capture_output=True,
-        timeout=TIMEOUT_S,
-        check=False,
-    )
-    if done.returncode != 0:
-        raise RuntimeError(f"{module} exited {done.returncode}: {done.stderr.decode()[-2000:]}")
-    result: dict[str, Any] = orjson.loads(done.stdout)
+    """Run `python -m <module> '<spec>'` and return the JSON it writes to the spec's `out` file
+    (a file, not stdout: a pipe once handed back only the first 128 KiB of 10,000 latencies)."""
+    with tempfile.TemporaryDirectory(prefix="taskq-bench-") as tmp:
+        out = Path(tmp) / "result.json"
+        done = subprocess.run(
+            [sys.executable, "-m", module, orjson.dumps({**spec, "out": str(out)}).decode()],
+            cwd=ROOT,
+            capture_output=True,
+            timeout=TIMEOUT_S,
+            check=False,
+        )
+        if done.returncode != 0:
+            raise RuntimeError(f"{module} exited {done.returncode}: {done.stderr.decode()[-2000:]}")
+        result: dict[str, Any] = orjson.loads(out.read_bytes())
     return result
 
 

@@ -28,9 +28,13 @@ def draw(results: dict[str, Any], path: Path) -> None:
     ax = axes[0][0]
     e2e = results.get("e2e")
     if e2e:
-        for key, label in (("accepted_series", "accepted/s"), ("completed_series", "completed/s")):
-            series = e2e[key]
-            ax.plot(np.arange(len(series)) * BIN_S, series, label=label)
+        for name, run in e2e["runs"].items():
+            for key, what in (
+                ("accepted_series", "accepted/s"),
+                ("completed_series", "completed/s"),
+            ):
+                series = run[key]
+                ax.plot(np.arange(len(series)) * BIN_S, series, label=f"{name}: {what}")
         floor = results.get("floor")
         if floor:
             ax.axhline(floor["publish_per_s"], ls="--", c="grey", label="broker floor publish/s")
@@ -41,17 +45,20 @@ def draw(results: dict[str, Any], path: Path) -> None:
 
     ax = axes[0][1]
     if e2e:
-        _cdf(ax, e2e["latencies_ms"], "submit→completed")
+        for name, run in e2e["runs"].items():
+            _cdf(ax, run["latencies_ms"], f"{name} settings: submit→completed")
         ax.set_xscale("log")
         ax.legend()
     ax.set(title="2 end to end: latency CDF", xlabel="ms", ylabel="fraction")
 
     ax = axes[0][2]
-    for run in (results.get("open_loop") or {}).get("rates", []):
+    rates = (results.get("open_loop") or {}).get("rates", [])
+    for run in rates:
         _cdf(ax, run["latencies_ms"], f"{run['offered_per_s']:,} req/s offered")
-    ax.axvline(25, ls="--", c="grey")
-    ax.set_xscale("log")
-    ax.legend()
+    if rates:
+        ax.axvline(25, ls="--", c="grey", label="target p99 at 500 req/s")
+        ax.set_xscale("log")
+        ax.legend()
     ax.set(
         title="3 open loop: POST latency CDF", xlabel="ms (from scheduled send)", ylabel="fraction"
     )

@@ -8,7 +8,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
+
+from bench.stack import DATABASE_VARIABLES
 
 Results = dict[str, Any]
 
@@ -22,9 +25,10 @@ class Target:
     wanted: str
     check: Callable[[Results], tuple[float | None, bool | None]]
     unit: str = ""
+    digits: int = 2
 
 
-def _get(results: Results, *path: Any) -> Any:
+def _get(results: Results | None, *path: Any) -> Any:
     node: Any = results
     for key in path:
         if (isinstance(node, dict) and key in node) or (
@@ -58,33 +62,32 @@ def _scale(results: Results, procs: int) -> float | None:
     return None
 
 
-def _e2e_vs_floor(results: Results) -> float | None:
-    e2e, floor = _get(results, "e2e", "completed_per_s"), _get(results, "floor", "publish_per_s")
+def _e2e_vs_floor(results: Results, run: str) -> float | None:
+    e2e = _get(results, "e2e", "runs", run, "completed_per_s")
+    floor = _get(results, "floor", "publish_per_s")
     return e2e / floor if e2e is not None and floor else None
 
 
 TARGETS = (
     Target(
         "e2e",
-        "completed/s",
-        "≥ 1,500",
-        lambda r: _at_least(_get(r, "e2e", "completed_per_s"), 1500),
+        "completed/s ÷ floor publish/s, seed settings",
+        "≥ 0.22",
+        lambda r: _at_least(_e2e_vs_floor(r, "seed"), 0.22),
+        digits=3,
     ),
     Target(
-        "e2e", "completed/s ÷ floor publish/s", "≥ 0.40", lambda r: _at_least(_e2e_vs_floor(r), 0.4)
+        "e2e",
+        "completed/s ÷ floor publish/s, throughput settings",
+        "≥ 0.30",
+        lambda r: _at_least(_e2e_vs_floor(r, "throughput"), 0.30),
+        digits=3,
     ),
     Target(
         "open_loop",
-        "POST p50 at 1,000 req/s",
-        "≤ 10 ms",
-        lambda r: _at_most(_get(_open_rate(r, 1000), "latency_ms", "p50"), 10),
-        " ms",
-    ),
-    Target(
-        "open_loop",
-        "POST p99 at 1,000 req/s",
+        "POST p99 at 500 req/s offered",
         "≤ 25 ms",
-        lambda r: _at_most(_get(_open_rate(r, 1000), "latency_ms", "p99"), 25),
+        lambda r: _at_most(_get(_open_rate(r, 500), "latency_ms", "p99"), 25),
         " ms",
     ),
     Target(
@@ -145,6 +148,7 @@ def verdicts(results: Results) -> list[dict[str, Any]]:
                 "wanted": target.wanted,
                 "measured": value,
                 "unit": target.unit,
+                "digits": target.digits,
                 "result": "PASS" if ok else "MISS",
             }
         )
@@ -163,6 +167,70 @@ def _pcts(lat: Results | None) -> str:
     return f"{_n(lat['p50'], 1)} / {_n(lat['p95'], 1)} / {_n(lat['p99'], 1)}"
 
 
+def _consumer(settings: Results) -> str:
+    return (
+        f"{settings['channels']} ch × prefetch {settings['prefetch']}, "
+        f"{settings['work_delay_ms']} ms work"
+    )
+
+
+def _e2e_rows(results: Results) -> list[tuple[str, str, str]]:
+    e2e = results.get("e2e")
+    if not e2e:
+        return []
+    api = e2e["api"]
+    cores = results["machine"]["cpus"]
+    rows = [
+        ("2 end to end", "load, per run", f"{e2e['tasks']:,} POSTs by {e2e['generator']}"),
+        (
+            "2 end to end",
+            "API settings",
+            f"synchronous {api['db_synchronous']}, commit linger {api['commit_linger_ms']} ms",
+        ),
+    ]
+    for name, run in e2e["runs"].items():
+        label = f"2 end to end, {name} settings"
+        cpu = run["cpu_ms_per_task"]
+        leaked = sorted(set(run["consumer_variables"]) & DATABASE_VARIABLES)
+        post = run["post_latency_ms"]
+        rows += [
+            (label, "consumer settings", _consumer(run["consumer"])),
+            (
+                label,
+                "database variables in the consumer's environment",
+                ", ".join(leaked) or "none",
+            ),
+            (
+                label,
+                "accepted/s, completed/s",
+                f"{_n(run['accepted_per_s'])}, {_n(run['completed_per_s'])}",
+            ),
+            (label, "completed/s ÷ floor publish/s", _n(_e2e_vs_floor(results, name), 3)),
+            (label, "submit→completed p50/p95/p99 ms", _pcts(run["latency_ms"])),
+            (
+                label,
+                "POST p50/p99 ms at saturation",
+                f"{_n(post['p50'], 1)} / {_n(post['p99'], 1)}",
+            ),
+            (
+                label,
+                "CPU ms per task: API, consumer, broker, wrk",
+                ", ".join(_n(cpu.get(role), 2) for role in ("api", "consumer", "broker", "wrk")),
+            ),
+            (
+                label,
+                f"CPU ms per task, sum → tasks/s {cores} cores allow at that cost",
+                f"{_n(sum(cpu.values()), 2)} → {_n(cores * 1000 / sum(cpu.values()))}"
+                if sum(cpu.values()) > 0
+                else "—",
+            ),
+        ]
+        errors = run["transport_errors"]
+        if run["status"].keys() - {"202"} or any(errors.values()):
+            rows.append((label, "non-202 answers; transport errors", f"{run['status']}; {errors}"))
+    return rows
+
+
 def _rows(results: Results) -> list[tuple[str, str, str]]:
     """(section, measure, value) rows of everything measured, without verdicts."""
     rows: list[tuple[str, str, str]] = []
@@ -171,37 +239,29 @@ def _rows(results: Results) -> list[tuple[str, str, str]]:
         what = f"{floor['message_bytes']} B, {floor['in_flight']} in flight, prefetch {floor['prefetch']}"
         rows.append(("1 broker floor", f"publish msg/s ({what})", _n(floor["publish_per_s"])))
         rows.append(("1 broker floor", "consume msg/s (manual ack)", _n(floor["consume_per_s"])))
-    e2e = results.get("e2e")
-    if e2e:
-        label = f"2 end to end ({e2e['tasks']:,} tasks, {e2e['concurrency']} clients)"
-        rows.append((label, "accepted/s", _n(e2e["accepted_per_s"])))
-        rows.append((label, "completed/s", _n(e2e["completed_per_s"])))
-        ratio = _e2e_vs_floor(results)
-        rows.append((label, "completed/s ÷ floor publish/s", _n(ratio, 2)))
-        rows.append((label, "submit→completed p50/p95/p99 ms", _pcts(e2e["latency_ms"])))
-        cpu = e2e.get("cpu_ms_per_task", {})
-        rows.append(
-            (
-                label,
-                "CPU ms per task: API, consumer",
-                f"{_n(cpu.get('api'), 2)}, {_n(cpu.get('consumer'), 2)}",
+        if "broker_cpu_ms_per_message" in floor:
+            rows.append(
+                (
+                    "1 broker floor",
+                    "broker CPU ms per message (publish + consume)",
+                    _n(floor["broker_cpu_ms_per_message"], 2),
+                )
             )
-        )
-        consumer = e2e["consumer"]
-        rows.append(
-            (
-                label,
-                "consumer settings",
-                f"{consumer['channels']} ch × prefetch {consumer['prefetch']}, "
-                f"synchronous {consumer['db_synchronous']}",
-            )
-        )
-        if e2e["status"].keys() - {"202"}:
-            rows.append((label, "non-202 answers", str(e2e["status"])))
+    rows += _e2e_rows(results)
     for run in _get(results, "open_loop", "rates") or []:
         label = f"3 open loop {run['offered_per_s']:,}/s"
         rows.append((label, "achieved/s, errors", f"{_n(run['achieved_per_s'])}, {run['errors']}"))
         rows.append((label, "POST p50/p95/p99 ms", _pcts(run["latency_ms"])))
+        cpu = run.get("cpu_ms_per_request", {})
+        rows.append(
+            (
+                label,
+                "CPU ms per request: API, consumer, broker, load generator (Python)",
+                ", ".join(
+                    _n(cpu.get(role), 2) for role in ("api", "consumer", "broker", "load generator")
+                ),
+            )
+        )
     seed = results.get("seed")
     if seed:
         for run in seed["runs"]:
@@ -238,7 +298,8 @@ def _rows(results: Results) -> list[tuple[str, str, str]]:
     if loads:
         rows.append(("machine", f"1-min load average ({results['machine']['cpus']} cores)", loads))
     for section, error in (results.get("errors") or {}).items():
-        rows.append((section, "ERROR", error.splitlines()[0][:120] if error else "?"))
+        # the exception itself: a traceback's last line
+        rows.append((section, "ERROR", error.strip().splitlines()[-1][:120] if error else "?"))
     return rows
 
 
@@ -249,11 +310,11 @@ def print_table(results: Results, console: Console | None = None) -> None:
     table.add_column("measure")
     table.add_column("value", justify="right")
     for section, measure, value in _rows(results):
-        table.add_row(section, measure, value)
+        table.add_row(escape(section), escape(measure), escape(value))
     table.add_section()
     for verdict in results["verdicts"]:
         value = verdict["measured"]
-        shown = "—" if value is None else f"{value:,.2f}{verdict['unit']}"
+        shown = "—" if value is None else f"{value:,.{verdict['digits']}f}{verdict['unit']}"
         colour = "green" if verdict["result"] == "PASS" else "red"
         table.add_row(
             f"target: {verdict['section']}",

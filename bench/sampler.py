@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import resource
 import threading
 import time
 from collections.abc import Callable
 
-import psutil
+import psutil  # type: ignore[import-untyped, unused-ignore]
 
 Pids = Callable[[], dict[str, list[int]]]
 
@@ -23,6 +24,13 @@ def cpu_seconds(pids: dict[str, list[int]]) -> dict[str, float]:
                 continue
             used[role] = used.get(role, 0.0) + times.user + times.system
     return used
+
+
+def children_cpu_s() -> float:
+    """User + system CPU time of this process's children that have ended (and were waited for):
+    around one measuring subprocess, the CPU that subprocess used."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
 
 
 class RssSampler:

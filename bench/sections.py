@@ -1,4 +1,5 @@
-"""The benchmark's sections. Each returns a JSON-able dict of what it measured."""
+"""The benchmark's sections but the end-to-end one (bench/e2e.py). Each returns a JSON-able
+dict of what it measured."""
 
 from __future__ import annotations
 
@@ -8,21 +9,22 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from bench import wrk
 from bench.filler import fill
-from bench.measure import per_second, percentiles, run_json, steady_rate
+from bench.measure import percentiles, run_json, steady_rate
 from bench.plan import (
     SEED_CHANNELS,
     SEED_PREFETCH,
     SEED_WORK_DELAY_MS,
-    THROUGHPUT_PREFETCH,
+    SETTLE_S,
     Plan,
+    seed_consumer,
+    throughput_consumer,
 )
 from bench.sampler import RssSampler, cpu_seconds
 from bench.stack import BrokerSpace, Stack
 from services.api.queries import Position
 from shared.config import Settings
-
-SETTLE_S = 1.0  # let a process finish its after-work (outbox marks, GC) before reading its RSS
 
 
 @dataclass
@@ -31,32 +33,15 @@ class Context:
     space: BrokerSpace
     workdir: Path
     sampler: RssSampler
-
-
-def _throughput_env() -> dict[str, str]:
-    return {"TASKQ_PREFETCH": os.environ.get("TASKQ_PREFETCH", str(THROUGHPUT_PREFETCH))}
-
-
-def _closed(stack: Stack, n: int, concurrency: int) -> dict[str, Any]:
-    spec = {"mode": "closed", "url": f"{stack.url}/tasks", "n": n, "concurrency": concurrency}
-    return run_json("bench.loadgen", spec)
-
-
-def _finished(stack: Stack, since_ms: int) -> list[tuple[int, int]]:
-    """(created_at, processed_at) of the tasks completed that were created since `since_ms`."""
-    with stack.db() as conn:
-        return list(
-            conn.execute(
-                "SELECT created_at, processed_at FROM tasks"
-                " WHERE status = 'completed' AND created_at >= ?",
-                (since_ms,),
-            )
-        )
+    broker_pid: int | None  # the local broker's process, whose CPU each task is charged
 
 
 def broker_floor(ctx: Context) -> dict[str, Any]:
-    consumer = Settings.from_env(_throughput_env())
-    return run_json(
+    """Section 1: raw aio-pika, publish then consume, with the broker's CPU per message."""
+    consumer = Settings.from_env(throughput_consumer(os.environ))
+    broker = {"broker": [ctx.broker_pid] if ctx.broker_pid else []}
+    before = cpu_seconds(broker)
+    result = run_json(
         "bench.floor",
         {
             "amqp_url": ctx.space.amqp_url,
@@ -66,76 +51,12 @@ def broker_floor(ctx: Context) -> dict[str, Any]:
             "prefetch": consumer.channels * consumer.prefetch,
         },
     )
-
-
-def end_to_end_and_open_loop(ctx: Context) -> tuple[dict[str, Any], dict[str, Any]]:
-    """Sections 2 and 3 share one stack: N tasks as fast as C clients go, then steady rates."""
-    plan = ctx.plan
-    stack = Stack(ctx.space, ctx.workdir, "e2e", **_throughput_env())
-    try:
-        stack.migrate()
-        stack.start_api()
-        stack.start_consumers(1)
-        ctx.sampler.watch(stack.pids)
-        since = int(time.time() * 1000)
-        cpu_before = cpu_seconds(stack.pids())
-        load = _closed(stack, plan.e2e_tasks, plan.concurrency)
-        accepted = load["status"].get("202", 0)
-        stack.wait_completed(accepted, since)
-        time.sleep(SETTLE_S)  # the outbox's last marks
-        cpu_after = cpu_seconds(stack.pids())
-        rows = _finished(stack, since)
-        first_ms = load["first_send"] * 1000
-        last_ms = max(p for _, p in rows)
-        e2e = {
-            "tasks": plan.e2e_tasks,
-            "concurrency": plan.concurrency,
-            "status": load["status"],
-            "completed": len(rows),
-            "accepted_per_s": load["accepted_per_s"],
-            "completed_per_s": len(rows) / ((last_ms - first_ms) / 1000),
-            "latency_ms": percentiles([p - c for c, p in rows]),
-            "latencies_ms": [p - c for c, p in rows],
-            "accepted_series": per_second([c for c, _ in rows], first_ms),
-            "completed_series": per_second([p for _, p in rows], first_ms),
-            "consumer": _consumer_settings(stack),
-            "cpu_ms_per_task": {
-                role: (cpu_after[role] - cpu_before.get(role, 0.0)) * 1000 / max(len(rows), 1)
-                for role in cpu_after
-            },
-        }
-        open_loop = {"seconds": plan.open_seconds, "rates": []}
-        for rate in plan.open_rates:
-            since = int(time.time() * 1000)
-            result = run_json(
-                "bench.loadgen",
-                {
-                    "mode": "open",
-                    "url": f"{stack.url}/tasks",
-                    "rate": rate,
-                    "seconds": plan.open_seconds,
-                    "connections": plan.concurrency,
-                },
-            )
-            stack.wait_completed(result["status"].get("202", 0), since)
-            latencies = result.pop("latencies_ms")
-            result["latency_ms"] = percentiles(latencies)
-            result["latencies_ms"] = latencies
-            open_loop["rates"].append(result)
-        return e2e, open_loop
-    finally:
-        ctx.sampler.watch(dict)
-        stack.stop()
-
-
-def _consumer_settings(stack: Stack) -> dict[str, Any]:
-    settings = Settings.from_env(stack.env)
-    return {
-        "channels": settings.channels,
-        "prefetch": settings.prefetch,
-        "db_synchronous": settings.db_synchronous,
-        "commit_linger_ms": settings.commit_linger_ms,
-    }
+    used = cpu_seconds(broker)
+    if "broker" in used:
+        result["broker_cpu_ms_per_message"] = (
+            (used["broker"] - before["broker"]) * 1000 / result["messages"]
+        )
+    return result
 
 
 def seed_and_scale_out(ctx: Context) -> dict[str, Any]:
@@ -147,18 +68,13 @@ def seed_and_scale_out(ctx: Context) -> dict[str, Any]:
         stack.migrate()
         stack.start_api()
         for procs in plan.scale_procs:
-            stack.start_consumers(
-                procs,
-                TASKQ_WORK_DELAY_MS=str(SEED_WORK_DELAY_MS),
-                TASKQ_CHANNELS=str(SEED_CHANNELS),
-                TASKQ_PREFETCH=str(SEED_PREFETCH),
-            )
+            stack.start_consumers(procs, **seed_consumer())
             ceiling = procs * SEED_CHANNELS * SEED_PREFETCH * 1000 / SEED_WORK_DELAY_MS
             tasks = round(ceiling * plan.seed_seconds)
             since = int(time.time() * 1000)
-            load = _closed(stack, tasks, plan.concurrency)
+            load = wrk.post(stack.tasks_url, tasks, plan.concurrency)
             stack.wait_completed(load["status"].get("202", 0), since)
-            rows = _finished(stack, since)
+            rows = stack.finished(since)
             runs.append(
                 {
                     "procs": procs,
@@ -231,24 +147,23 @@ def listing(ctx: Context) -> dict[str, Any]:
 def memory(ctx: Context) -> dict[str, Any]:
     """Section 7: RSS after a first batch of tasks and after many more (a leak check)."""
     plan = ctx.plan
-    stack = Stack(ctx.space, ctx.workdir, "memory", **_throughput_env())
+    stack = Stack(ctx.space, ctx.workdir, "memory")
     first, last = plan.memory_checkpoints
     try:
         stack.migrate()
         stack.start_api()
-        stack.start_consumers(1)
+        stack.start_consumers(1, **throughput_consumer(os.environ))
         ctx.sampler.watch(stack.pids)
         since = int(time.time() * 1000)
         started = time.time()
-        checkpoints = []
+        checkpoints: list[dict[str, Any]] = []
         done = 0
         for target in (first, last):
-            load = _closed(stack, target - done, plan.concurrency)
+            wrk.post(stack.tasks_url, target - done, plan.concurrency)
             done = target
             stack.wait_completed(target, since)
             time.sleep(SETTLE_S)
             checkpoints.append({"tasks": target, "rss_mib": ctx.sampler.sample()})
-            del load
         elapsed = time.time() - started
         with stack.db() as conn:
             (completed,) = conn.execute(

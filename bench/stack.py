@@ -1,10 +1,14 @@
 """The benchmark's own world: a broker vhost (or unique queue names on the default one), a temp
-directory of databases and logs, and real service processes started and stopped by pid."""
+directory of databases and logs, and real service processes started and stopped by pid.
+
+Only the API and the migrator get a database: a consumer's environment holds no database
+variable, as in production, where it runs on any machine that reaches the broker."""
 
 from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import signal
 import socket
 import sqlite3
@@ -17,9 +21,13 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
+import psutil  # type: ignore[import-untyped, unused-ignore]
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_AMQP_URL = "amqp://guest:guest@127.0.0.1:5672/"
+# What only the database's owner (the API) and the migrator read; a consumer never gets them.
+DATABASE_VARIABLES = frozenset({"TASKQ_DB_PATH", "TASKQ_DB_SYNCHRONOUS", "TASKQ_COMMIT_LINGER_MS"})
+LOCAL_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
 
 
 def free_port() -> int:
@@ -83,6 +91,29 @@ class BrokerSpace:
     def describe(self) -> str:
         return f"vhost {self.vhost}" if self.vhost else f"queue prefix {self.prefix}"
 
+    def broker_pid(self) -> int | None:
+        """The pid of the broker's process (beam.smp) when it runs on this machine: the one that
+        listens on the AMQP port, else what `rabbitmqctl` says. None for a remote broker."""
+        parts = urllib.parse.urlsplit(self.base_url)
+        if parts.hostname not in LOCAL_HOSTS:
+            return None
+        port = parts.port or 5672
+        with contextlib.suppress(psutil.Error):
+            for conn in psutil.net_connections("tcp"):
+                if conn.status == psutil.CONN_LISTEN and conn.laddr.port == port and conn.pid:
+                    return int(conn.pid)
+        ctl = shutil.which("rabbitmqctl")
+        if ctl is None:
+            return None
+        with contextlib.suppress(OSError, subprocess.SubprocessError):
+            done = subprocess.run(
+                [ctl, "eval", "os:getpid()."], capture_output=True, text=True, timeout=30
+            )
+            digits = done.stdout.strip().strip('"')
+            if done.returncode == 0 and digits.isdigit():
+                return int(digits)
+        return None
+
 
 class Service:
     """One `python -m services.<name>` process."""
@@ -141,7 +172,8 @@ class Stack:
         self.log_dir = workdir / "logs"
         self.log_dir.mkdir(parents=True, exist_ok=True)
         self.api_port = free_port()
-        # Knobs set in the caller's environment (TASKQ_DB_SYNCHRONOUS, say) reach every service.
+        # Knobs set in the caller's environment (TASKQ_DB_SYNCHRONOUS, say) reach the services
+        # that read them; consumer_env() keeps the database's away from consumers.
         self.env = {k: v for k, v in os.environ.items() if k.startswith("TASKQ_")}
         self.env.update(
             TASKQ_AMQP_URL=space.amqp_url,
@@ -163,6 +195,10 @@ class Stack:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.api_port}"
 
+    @property
+    def tasks_url(self) -> str:
+        return f"{self.url}/tasks"
+
     def migrate(self) -> None:
         proc = Service("migrator", self.env, self.log_dir)
         code = proc.proc.wait(120)
@@ -176,12 +212,17 @@ class Stack:
         self.api.wait_ready(f"{self.url}/readyz")
         return self.api
 
+    def consumer_env(self, **env: str) -> dict[str, str]:
+        """A consumer's variables: the stack's and `env`, without any database variable."""
+        merged = {**self.env, **env}
+        return {k: v for k, v in merged.items() if k not in DATABASE_VARIABLES}
+
     def start_consumers(self, count: int, **env: str) -> list[Service]:
         started = []
         for _ in range(count):
             port = free_port()
             proc = Service(
-                "consumer", {**self.env, **env, "TASKQ_CONSUMER_PORT": str(port)}, self.log_dir
+                "consumer", self.consumer_env(**env, TASKQ_CONSUMER_PORT=str(port)), self.log_dir
             )
             self._started.append(proc)
             started.append((proc, port))
@@ -204,6 +245,14 @@ class Stack:
                 proc.proc.kill()
         self._started = []
 
+    def consumer_variables(self) -> list[str]:
+        """The TASKQ_* names in the running consumers' real environments (read from /proc)."""
+        names: set[str] = set()
+        for proc in self.consumers:
+            with contextlib.suppress(psutil.Error):
+                names |= {k for k in psutil.Process(proc.pid).environ() if k.startswith("TASKQ_")}
+        return sorted(names)
+
     def pids(self) -> dict[str, list[int]]:
         return {
             "api": [self.api.pid] if self.api and self.api.proc.poll() is None else [],
@@ -225,6 +274,17 @@ class Stack:
                 (status, since_ms),
             ).fetchone()
         return int(n)
+
+    def finished(self, since_ms: int) -> list[tuple[int, int]]:
+        """(created_at, processed_at) of the completed tasks created since `since_ms`."""
+        with self.db() as conn:
+            return list(
+                conn.execute(
+                    "SELECT created_at, processed_at FROM tasks"
+                    " WHERE status = 'completed' AND created_at >= ?",
+                    (since_ms,),
+                )
+            )
 
     def wait_completed(self, expected: int, since_ms: int = 0, timeout: float = 600) -> float:
         """Wait until `expected` tasks created since `since_ms` are final; return the time."""

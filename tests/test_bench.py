@@ -1,5 +1,6 @@
-"""`python -m bench --quick` runs against the real broker, reports every section and target,
-writes its JSON and PNG, and leaves no vhost behind. Speed is never checked here."""
+"""`python -m bench --quick` runs against the real broker, drives the end-to-end load with wrk,
+starts consumers with no database variable, reports every section and target, writes its JSON
+and PNG, and leaves no vhost behind. Speed is never checked here."""
 
 from __future__ import annotations
 
@@ -12,11 +13,14 @@ from pathlib import Path
 
 import pytest
 
+from bench import wrk
 from bench.report import TARGETS
+from bench.stack import DATABASE_VARIABLES
 from tests.support.broker import Broker
 from tests.support.processes import ROOT
 
-pytestmark = pytest.mark.integration
+BENCH_TIMEOUT_S = 280
+CLEANUP_S = 60
 
 
 def _bench_vhosts(broker: Broker) -> set[str]:
@@ -26,21 +30,47 @@ def _bench_vhosts(broker: Broker) -> set[str]:
         }
 
 
+def _run_bench(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    """`python -m bench ARGS`; past its time it gets a SIGTERM, on which it stops its services
+    and deletes its vhost (a SIGKILL would leave them behind)."""
+    command = [sys.executable, "-m", "bench", *args]
+    with subprocess.Popen(
+        command, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    ) as proc:
+        try:
+            stdout, stderr = proc.communicate(timeout=BENCH_TIMEOUT_S)
+        except subprocess.TimeoutExpired:
+            proc.terminate()
+            stdout, stderr = proc.communicate(timeout=CLEANUP_S)
+            pytest.fail(f"bench took over {BENCH_TIMEOUT_S}s:\n{stdout[-3000:]}{stderr[-3000:]}")
+    return subprocess.CompletedProcess(command, proc.returncode, stdout, stderr)
+
+
+def test_without_wrk_the_bench_says_how_to_install_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("PATH", str(tmp_path))  # no wrk and no apt-get here
+    monkeypatch.setattr(os, "geteuid", lambda: 1000)
+    with pytest.raises(wrk.WrkMissing) as missing:
+        wrk.ensure()
+    assert "apt-get install -y wrk" in str(missing.value)
+    assert "\n" not in str(missing.value)
+
+
+@pytest.mark.integration
+@pytest.mark.timeout(BENCH_TIMEOUT_S + CLEANUP_S + 30)
 def test_quick_bench_reports_every_section(broker: Broker, tmp_path: Path) -> None:
     before = _bench_vhosts(broker)
     env = {k: v for k, v in os.environ.items() if not k.startswith("TASKQ_")}
     env["TASKQ_BENCH_AMQP_URL"] = broker.amqp_url
     env["TASKQ_TEST_MGMT_URL"] = broker.mgmt_url
+    # Database knobs in the caller's environment reach the API, never a consumer.
+    env["TASKQ_DB_SYNCHRONOUS"] = "FULL"
+    env["TASKQ_COMMIT_LINGER_MS"] = "0"
     env["COLUMNS"] = "200"
-    done = subprocess.run(
-        [sys.executable, "-m", "bench", "--quick", "--out", str(tmp_path)],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=280,
-        check=False,
-    )
+    done = _run_bench(["--quick", "--out", str(tmp_path)], env)
+    if done.returncode != 0 and wrk.MISSING in done.stderr:
+        pytest.fail(wrk.MISSING, pytrace=False)  # not installed, and we may not install it
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
 
     [json_path] = tmp_path.glob("*.json")
@@ -53,8 +83,19 @@ def test_quick_bench_reports_every_section(broker: Broker, tmp_path: Path) -> No
 
     assert results["floor"]["publish_per_s"] > 0 and results["floor"]["consume_per_s"] > 0
     e2e = results["e2e"]
-    assert e2e["status"] == {"202": e2e["tasks"]}
-    assert e2e["completed"] == e2e["tasks"]
+    assert e2e["generator"].startswith("wrk")
+    assert list(e2e["runs"]) == ["seed", "throughput"]
+    assert e2e["runs"]["seed"]["consumer"] == {"channels": 2, "prefetch": 5, "work_delay_ms": 0}
+    for run in e2e["runs"].values():
+        assert run["sent"] == e2e["tasks"]
+        assert run["status"] == {"202": e2e["tasks"]}
+        assert run["completed"] == e2e["tasks"]
+        # read from the running consumer's /proc environ, not from what the bench meant to pass
+        assert "TASKQ_AMQP_URL" in run["consumer_variables"]
+        assert not set(run["consumer_variables"]) & DATABASE_VARIABLES
+        cpu = run["cpu_ms_per_task"]
+        assert {"api", "consumer", "wrk"} <= set(cpu)
+        assert ("broker" in cpu) == (e2e["broker_pid"] is not None)
     assert [r["offered_per_s"] for r in results["open_loop"]["rates"]] == [250, 500, 1000]
     assert all(r["sent"] > 0 for r in results["open_loop"]["rates"])
     assert [r["procs"] for r in results["seed"]["runs"]] == [1, 2, 4]

@@ -1,0 +1,132 @@
+"""Sections 2 and 3 on one stack. End to end: wrk POSTs N tasks over C connections as fast as
+the API answers, once with the seed's consumer settings and once with the throughput settings,
+and each run is charged the CPU its API, consumer, broker and wrk used. Open loop: POST latency
+at steady offered rates, with the throughput consumer running."""
+
+from __future__ import annotations
+
+import os
+import time
+from typing import Any
+
+from bench import wrk
+from bench.measure import per_second, percentiles, run_json
+from bench.plan import SETTLE_S, seed_consumer, throughput_consumer
+from bench.sampler import children_cpu_s, cpu_seconds
+from bench.sections import Context
+from bench.stack import Stack
+from shared.config import Settings
+
+
+def _consumers() -> dict[str, dict[str, str]]:
+    """The end-to-end runs in order: their names and consumer settings (no simulated work)."""
+    return {"seed": seed_consumer(0), "throughput": throughput_consumer(os.environ)}
+
+
+def _cpu_pids(ctx: Context, stack: Stack) -> dict[str, list[int]]:
+    broker = [ctx.broker_pid] if ctx.broker_pid else []
+    return {**stack.pids(), "broker": broker}
+
+
+def _settings(env: dict[str, str]) -> dict[str, Any]:
+    settings = Settings.from_env(env)
+    return {
+        "channels": settings.channels,
+        "prefetch": settings.prefetch,
+        "work_delay_ms": settings.work_delay_ms,
+    }
+
+
+def _run(ctx: Context, stack: Stack, consumer: dict[str, str]) -> dict[str, Any]:
+    """One end-to-end run against a fresh consumer with `consumer` settings."""
+    plan = ctx.plan
+    stack.start_consumers(1, **consumer)
+    try:
+        since = int(time.time() * 1000)
+        cpu_before = cpu_seconds(_cpu_pids(ctx, stack))
+        load = wrk.post(stack.tasks_url, plan.e2e_tasks, plan.concurrency)
+        stack.wait_completed(load["status"].get("202", 0), since)
+        time.sleep(SETTLE_S)  # the outbox's last marks
+        cpu_after = cpu_seconds(_cpu_pids(ctx, stack))
+        variables = stack.consumer_variables()
+    finally:
+        stack.stop_consumers()
+    rows = stack.finished(since)
+    first_ms = load["first_send"] * 1000
+    last_ms = max((p for _, p in rows), default=first_ms + 1)
+    per_task = 1000 / max(len(rows), 1)
+    cpu = {role: (cpu_after[role] - cpu_before.get(role, 0.0)) * per_task for role in cpu_after}
+    cpu["wrk"] = load["cpu_s"] * per_task
+    return {
+        "consumer": _settings(stack.consumer_env(**consumer)),
+        "consumer_variables": variables,
+        "sent": load["sent"],
+        "status": load["status"],
+        "transport_errors": load["errors"],
+        "completed": len(rows),
+        "accepted_per_s": load["accepted_per_s"],
+        "completed_per_s": len(rows) / ((last_ms - first_ms) / 1000),
+        "post_latency_ms": {k: v / 1000 for k, v in load["latency_us"].items()},
+        "latency_ms": percentiles([p - c for c, p in rows]),
+        "latencies_ms": [p - c for c, p in rows],
+        "accepted_series": per_second([c for c, _ in rows], first_ms),
+        "completed_series": per_second([p for _, p in rows], first_ms),
+        "cpu_ms_per_task": cpu,
+    }
+
+
+def _open_loop(ctx: Context, stack: Stack) -> dict[str, Any]:
+    plan = ctx.plan
+    open_loop: dict[str, Any] = {"seconds": plan.open_seconds, "rates": []}
+    for rate in plan.open_rates:
+        since = int(time.time() * 1000)
+        cpu_before, loadgen_before = cpu_seconds(_cpu_pids(ctx, stack)), children_cpu_s()
+        result = run_json(
+            "bench.loadgen",
+            {
+                "mode": "open",
+                "url": stack.tasks_url,
+                "rate": rate,
+                "seconds": plan.open_seconds,
+                "connections": plan.concurrency,
+            },
+        )
+        loadgen_s = children_cpu_s() - loadgen_before
+        stack.wait_completed(result["status"].get("202", 0), since)
+        cpu_after = cpu_seconds(_cpu_pids(ctx, stack))
+        per_request = 1000 / max(result["sent"], 1)
+        result["cpu_ms_per_request"] = {
+            **{r: (cpu_after[r] - cpu_before.get(r, 0.0)) * per_request for r in cpu_after},
+            "load generator": loadgen_s * per_request,
+        }
+        latencies = result.pop("latencies_ms")
+        result["latency_ms"] = percentiles(latencies)
+        result["latencies_ms"] = latencies
+        open_loop["rates"].append(result)
+    return open_loop
+
+
+def end_to_end_and_open_loop(ctx: Context) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Sections 2 and 3: (end to end, open loop)."""
+    plan = ctx.plan
+    stack = Stack(ctx.space, ctx.workdir, "e2e")
+    try:
+        stack.migrate()
+        stack.start_api()
+        ctx.sampler.watch(stack.pids)
+        runs = {name: _run(ctx, stack, consumer) for name, consumer in _consumers().items()}
+        stack.start_consumers(1, **throughput_consumer(os.environ))
+        open_loop = _open_loop(ctx, stack)
+    finally:
+        ctx.sampler.watch(dict)
+        stack.stop()
+    api = Settings.from_env(stack.env)
+    e2e = {
+        "tasks": plan.e2e_tasks,
+        "concurrency": plan.concurrency,
+        "generator": f"{wrk.version()}, 1 thread, {plan.concurrency} connections",
+        "broker_pid": ctx.broker_pid,
+        "api": {"db_synchronous": api.db_synchronous, "commit_linger_ms": api.commit_linger_ms},
+        "runs": runs,
+    }
+    return e2e, open_loop
