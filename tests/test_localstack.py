@@ -3,8 +3,6 @@ real broker, in a temporary run directory, on free ports, in a throwaway vhost."
 
 from __future__ import annotations
 
-import base64
-import json
 import os
 import shutil
 import signal
@@ -15,14 +13,14 @@ import tempfile
 import time
 import urllib.error
 import urllib.request
-import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import quote, urlsplit
 
 import psutil
 import pytest
+
+from tests.support.broker import Broker, vhost_on
 
 ROOT = Path(__file__).resolve().parent.parent
 VENV = Path(sys.executable).parent.parent
@@ -120,50 +118,11 @@ class LocalStack:
         return pids
 
 
-class Management:
-    """The broker's HTTP API, for a throwaway vhost per test."""
-
-    def __init__(self, url: str) -> None:
-        parts = urlsplit(url)
-        self.base = f"{parts.scheme}://{parts.hostname}:{parts.port or 15672}/api"
-        token = f"{parts.username or 'guest'}:{parts.password or 'guest'}".encode()
-        self.auth = "Basic " + base64.b64encode(token).decode()
-        self.user = parts.username or "guest"
-
-    def call(self, method: str, path: str, body: object | None = None) -> None:
-        request = urllib.request.Request(
-            self.base + path,
-            method=method,
-            data=None if body is None else json.dumps(body).encode(),
-            headers={"Authorization": self.auth, "Content-Type": "application/json"},
-        )
-        with _opener.open(request, timeout=30):
-            pass
-
-
 @pytest.fixture
-def vhost_amqp_url() -> Iterator[str]:
-    url = os.environ.get("TASKQ_TEST_AMQP_URL")
-    if not url:
-        if os.environ.get("CI"):
-            pytest.fail("TASKQ_TEST_AMQP_URL is not set; CI must run these against a broker")
-        pytest.skip("set TASKQ_TEST_AMQP_URL (and TASKQ_TEST_MGMT_URL) to run against a broker")
-    mgmt_url = os.environ.get("TASKQ_TEST_MGMT_URL")
-    if not mgmt_url:
-        yield url  # no management API: share the default vhost
-        return
-    mgmt = Management(mgmt_url)
-    vhost = f"taskq-localstack-{uuid.uuid4().hex[:8]}"
-    mgmt.call("PUT", f"/vhosts/{quote(vhost, safe='')}")
-    try:
-        mgmt.call(
-            "PUT",
-            f"/permissions/{quote(vhost, safe='')}/{quote(mgmt.user, safe='')}",
-            {"configure": ".*", "write": ".*", "read": ".*"},
-        )
-        yield urlsplit(url)._replace(path="/" + quote(vhost, safe="")).geturl()
-    finally:
-        mgmt.call("DELETE", f"/vhosts/{quote(vhost, safe='')}")
+def vhost_amqp_url(broker: Broker) -> Iterator[str]:
+    """A vhost of its own on the test broker: the local stack declares the default names."""
+    with vhost_on(broker.amqp_url, broker.mgmt_url) as own:
+        yield own.amqp_url
 
 
 @pytest.fixture

@@ -9,13 +9,14 @@ import contextlib
 import logging
 import sqlite3
 
-import aio_pika
+import aiormq
 from aio_pika.abc import (
     AbstractChannel,
     AbstractIncomingMessage,
     AbstractQueue,
     AbstractRobustConnection,
 )
+from pamqp.commands import Basic
 
 from services.api import transitions
 from services.api.deadletters import DeadLetters
@@ -115,13 +116,17 @@ class Recorder:
             self._metrics.reports.labels(report.op.value).inc()
         if message.reply_to and self._channel is not None:
             try:
-                await self._channel.default_exchange.publish(
-                    aio_pika.Message(
-                        encode_answers(answers),
-                        content_type=CONTENT_TYPE,
-                        correlation_id=message.correlation_id,
-                    ),
+                # Straight to aiormq: aio-pika's Exchange.publish would hold the channel's lock
+                # until the frame is drained, one answer per loop turn.
+                channel = await self._channel.get_underlay_channel()
+                assert isinstance(channel, aiormq.Channel)
+                await channel.basic_publish(
+                    encode_answers(answers),
                     routing_key=message.reply_to,
+                    properties=Basic.Properties(
+                        content_type=CONTENT_TYPE, correlation_id=message.correlation_id
+                    ),
+                    wait=False,
                 )
             except Exception as exc:  # the sender times out and asks again; a no-op then
                 logger.warning("could not answer a report message: %s", exc)
