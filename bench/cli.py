@@ -18,14 +18,15 @@ from typing import Any
 import orjson
 from rich.console import Console
 
-from bench import e2e, plot, sections, wrk
+from bench import clustered, e2e, plot, sections, wrk
 from bench.plan import FULL, QUICK
 from bench.report import print_table, verdicts
 from bench.sampler import RssSampler
 from bench.stack import DEFAULT_AMQP_URL, ROOT, BrokerSpace
 
-GROUPS = ("floor", "e2e", "seed", "listing", "memory")
-NEEDS_WRK = {"e2e", "seed", "memory"}
+# the cluster runs right after the single node's end to end, on a machine in the same state
+GROUPS = ("floor", "e2e", "cluster", "seed", "listing", "memory")
+NEEDS_WRK = {"e2e", "cluster", "seed", "memory"}
 
 
 def _args() -> argparse.Namespace:
@@ -101,11 +102,15 @@ def main() -> None:
             + (f"pid {broker_pid}" if broker_pid else "not on this machine (CPU not measured)")
         )
         with tempfile.TemporaryDirectory(prefix="taskq-bench-") as tmp:
-            ctx = sections.Context(plan, space, Path(tmp), sampler, broker_pid)
+            pids = [broker_pid] if broker_pid else []
+            ctx = sections.Context(plan, space, Path(tmp), sampler, pids)
             steps = {
                 "floor": lambda: results.__setitem__("floor", sections.broker_floor(ctx)),
                 "e2e": lambda: results.update(
                     zip(("e2e", "open_loop"), e2e.end_to_end_and_open_loop(ctx), strict=True)
+                ),
+                "cluster": lambda: results.__setitem__(
+                    "cluster", clustered.cluster_end_to_end(ctx)
                 ),
                 "seed": lambda: results.__setitem__("seed", sections.seed_and_scale_out(ctx)),
                 "listing": lambda: results.__setitem__("listing", sections.listing(ctx)),

@@ -24,8 +24,7 @@ def _consumers() -> dict[str, dict[str, str]]:
 
 
 def _cpu_pids(ctx: Context, stack: Stack) -> dict[str, list[int]]:
-    broker = [ctx.broker_pid] if ctx.broker_pid else []
-    return {**stack.pids(), "broker": broker}
+    return {**stack.pids(), "broker": ctx.broker_pids}
 
 
 def _settings(env: dict[str, str]) -> dict[str, Any]:
@@ -106,6 +105,20 @@ def _open_loop(ctx: Context, stack: Stack) -> dict[str, Any]:
     return open_loop
 
 
+def throughput_run(ctx: Context, role: str) -> dict[str, Any]:
+    """The end-to-end run with the throughput settings on a stack of its own, named `role`, in
+    `ctx.space` (the cluster section's: the same measurement on another broker)."""
+    stack = Stack(ctx.space, ctx.workdir, role)
+    try:
+        stack.migrate()
+        stack.start_api()
+        ctx.sampler.watch(stack.pids)
+        return _run(ctx, stack, throughput_consumer(os.environ))
+    finally:
+        ctx.sampler.watch(dict)
+        stack.stop()
+
+
 def end_to_end_and_open_loop(ctx: Context) -> tuple[dict[str, Any], dict[str, Any]]:
     """Sections 2 and 3: (end to end, open loop)."""
     plan = ctx.plan
@@ -125,7 +138,7 @@ def end_to_end_and_open_loop(ctx: Context) -> tuple[dict[str, Any], dict[str, An
         "tasks": plan.e2e_tasks,
         "concurrency": plan.concurrency,
         "generator": f"{wrk.version()}, 1 thread, {plan.concurrency} connections",
-        "broker_pid": ctx.broker_pid,
+        "broker_pids": ctx.broker_pids,
         "api": {"db_synchronous": api.db_synchronous, "commit_linger_ms": api.commit_linger_ms},
         "runs": runs,
     }

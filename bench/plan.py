@@ -21,6 +21,9 @@ class Plan:
     listing_rows: int = 1_000_000
     listing_requests: int = 300
     memory_checkpoints: tuple[int, int] = (10_000, 100_000)
+    # the end to end run (e2e_tasks) again on the local three-node cluster, which takes ~30 s to
+    # start: the quick run skips it
+    cluster: bool = True
 
 
 FULL = Plan()
@@ -33,6 +36,7 @@ QUICK = Plan(
     listing_rows=100_000,
     listing_requests=100,
     memory_checkpoints=(1_000, 5_000),
+    cluster=False,
 )
 
 # The seed design's consumer: every task sleeps 100 ms, 2 channels x prefetch 5 in flight.

@@ -27,8 +27,12 @@ def draw(results: dict[str, Any], path: Path) -> None:
 
     ax = axes[0][0]
     e2e = results.get("e2e")
-    if e2e:
-        for name, run in e2e["runs"].items():
+    runs = dict(e2e["runs"]) if e2e else {}
+    clustered = (results.get("cluster") or {}).get("run")
+    if clustered:
+        runs["3-node cluster, throughput"] = clustered
+    if runs:
+        for name, run in runs.items():
             for key, what in (
                 ("accepted_series", "accepted/s"),
                 ("completed_series", "completed/s"),
@@ -44,8 +48,8 @@ def draw(results: dict[str, Any], path: Path) -> None:
     )
 
     ax = axes[0][1]
-    if e2e:
-        for name, run in e2e["runs"].items():
+    if runs:
+        for name, run in runs.items():
             _cdf(ax, run["latencies_ms"], f"{name} settings: submit→completed")
         ax.set_xscale("log")
         ax.legend()

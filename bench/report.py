@@ -15,7 +15,8 @@ from bench.stack import DATABASE_VARIABLES
 
 Results = dict[str, Any]
 
-SECTIONS = ("floor", "e2e", "open_loop", "seed", "scale_out", "listing", "memory")
+SECTIONS = ("floor", "e2e", "open_loop", "seed", "scale_out", "listing", "memory", "cluster")
+CLUSTER = "8 cluster, 3 nodes"
 
 
 @dataclass(frozen=True)
@@ -231,6 +232,54 @@ def _e2e_rows(results: Results) -> list[tuple[str, str, str]]:
     return rows
 
 
+def _ratio(a: float | None, b: float | None) -> str:
+    return f"{a / b:.2f}×" if a is not None and b else "—"
+
+
+def cluster_rows(results: Results) -> list[tuple[str, str, str]]:
+    """The cluster's throughput run beside the single node's from the same run, if that ran."""
+    found = results.get("cluster")
+    if not found:
+        return []
+    if "skipped" in found:
+        return [(CLUSTER, "end to end, throughput settings", found["skipped"])]
+    run = found["run"]
+    cpu = run["cpu_ms_per_task"]
+    single = _get(results, "e2e", "runs", "throughput") or {}
+    single_cpu = single.get("cpu_ms_per_task", {})
+    rate, single_rate = run["completed_per_s"], single.get("completed_per_s")
+    how = f"started for this run in {found['up_s']:.0f} s" if found["started_here"] else "running"
+    rows = [
+        (
+            CLUSTER,
+            "load, broker",
+            f"{found['tasks']:,} POSTs, {_consumer(run['consumer'])}; "
+            f"{found['space']}; cluster {how}",
+        ),
+        (
+            CLUSTER,
+            "completed/s: cluster; single node (same run); cluster ÷ single",
+            f"{_n(rate)}; {_n(single_rate)}; {_ratio(rate, single_rate)}",
+        ),
+        (CLUSTER, "submit→completed p50/p95/p99 ms", _pcts(run["latency_ms"])),
+        (
+            CLUSTER,
+            "CPU ms per task: API, consumer, 3 broker nodes together, wrk",
+            ", ".join(_n(cpu.get(role), 2) for role in ("api", "consumer", "broker", "wrk")),
+        ),
+        (
+            CLUSTER,
+            "broker CPU ms per task: 3 nodes; single node; cluster ÷ single",
+            f"{_n(cpu.get('broker'), 2)}; {_n(single_cpu.get('broker'), 2)}; "
+            f"{_ratio(cpu.get('broker'), single_cpu.get('broker'))}",
+        ),
+    ]
+    errors = run["transport_errors"]
+    if run["status"].keys() - {"202"} or any(errors.values()):
+        rows.append((CLUSTER, "non-202 answers; transport errors", f"{run['status']}; {errors}"))
+    return rows
+
+
 def _rows(results: Results) -> list[tuple[str, str, str]]:
     """(section, measure, value) rows of everything measured, without verdicts."""
     rows: list[tuple[str, str, str]] = []
@@ -292,6 +341,7 @@ def _rows(results: Results) -> list[tuple[str, str, str]]:
                     f"{_n(peak, 1)}; {_n(a, 1)} → {_n(b, 1)}",
                 )
             )
+    rows += cluster_rows(results)
     loads = ", ".join(
         f"{name} {max(s['loadavg_1m']):.1f}" for name, s in (results.get("sections") or {}).items()
     )

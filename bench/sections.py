@@ -33,13 +33,15 @@ class Context:
     space: BrokerSpace
     workdir: Path
     sampler: RssSampler
-    broker_pid: int | None  # the local broker's process, whose CPU each task is charged
+    # the broker's processes on this machine (one, or a cluster's nodes), whose CPU each task is
+    # charged; empty for a remote broker
+    broker_pids: list[int]
 
 
 def broker_floor(ctx: Context) -> dict[str, Any]:
     """Section 1: raw aio-pika, publish then consume, with the broker's CPU per message."""
     consumer = Settings.from_env(throughput_consumer(os.environ))
-    broker = {"broker": [ctx.broker_pid] if ctx.broker_pid else []}
+    broker = {"broker": ctx.broker_pids}
     before = cpu_seconds(broker)
     result = run_json(
         "bench.floor",

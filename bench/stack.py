@@ -42,11 +42,13 @@ def _quote(value: str) -> str:
 
 class BrokerSpace:
     """Where the benchmark's queues live: a vhost of its own when the management API lets us
-    make one, else the given vhost with a unique queue prefix. `close()` removes what it made."""
+    make one (and `own_vhost`), else the given vhost with a unique queue prefix. `amqp_url` may
+    be a cluster's comma-separated list of node URLs. `close()` removes what it made."""
 
-    def __init__(self, amqp_url: str, mgmt_url: str | None) -> None:
-        parts = urllib.parse.urlsplit(amqp_url)
-        self.base_url = amqp_url
+    def __init__(self, amqp_url: str, mgmt_url: str | None, own_vhost: bool = True) -> None:
+        urls = [url.strip() for url in amqp_url.split(",") if url.strip()]
+        parts = urllib.parse.urlsplit(urls[0])
+        self.base_url = urls[0]
         self.mgmt = mgmt_url or f"http://{parts.hostname}:15672"
         self.auth = (
             urllib.parse.unquote(parts.username or "guest"),
@@ -56,6 +58,8 @@ class BrokerSpace:
         self.vhost: str | None = None
         self.amqp_url = amqp_url
         self.default_vhost = urllib.parse.unquote(parts.path[1:]) or "/"
+        if not own_vhost:
+            return
         try:
             with self._api() as api:
                 vhost = f"taskq-bench-{uuid.uuid4().hex[:8]}"
@@ -65,7 +69,12 @@ class BrokerSpace:
                     json={"configure": ".*", "write": ".*", "read": ".*"},
                 ).raise_for_status()
             self.vhost = vhost
-            self.amqp_url = urllib.parse.urlunsplit(parts._replace(path="/" + _quote(vhost)))
+            self.amqp_url = ",".join(
+                urllib.parse.urlunsplit(
+                    urllib.parse.urlsplit(url)._replace(path="/" + _quote(vhost))
+                )
+                for url in urls
+            )
         except httpx.HTTPError:
             pass  # no management API: unique queue names on the default vhost, deleted by name
 
@@ -89,7 +98,9 @@ class BrokerSpace:
                     api.delete(f"/api/exchanges/{vhost}/{_quote(exchange['name'])}")
 
     def describe(self) -> str:
-        return f"vhost {self.vhost}" if self.vhost else f"queue prefix {self.prefix}"
+        if self.vhost:
+            return f"vhost {self.vhost}"
+        return f"queue prefix {self.prefix} on vhost {self.default_vhost}"
 
     def broker_pid(self) -> int | None:
         """The pid of the broker's process (beam.smp) when it runs on this machine: the one that

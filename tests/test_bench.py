@@ -4,18 +4,22 @@ and PNG, and leaves no vhost behind. Speed is never checked here."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from bench import wrk
-from bench.report import TARGETS
+from bench.clustered import SKIPPED_QUICK, local_cluster
+from bench.report import CLUSTER, TARGETS, cluster_rows
 from bench.stack import DATABASE_VARIABLES
+from scripts import cluster
 from tests.support.broker import Broker
 from tests.support.processes import ROOT
 
@@ -57,6 +61,87 @@ def test_without_wrk_the_bench_says_how_to_install_it(
     assert "\n" not in str(missing.value)
 
 
+def _cluster_results(with_single_node: bool) -> dict[str, Any]:
+    def run(rate: float, broker_ms: float) -> dict[str, Any]:
+        cpu = {"api": 0.8, "consumer": 0.6, "broker": broker_ms, "wrk": 0.1}
+        lat = {"p50": 100.0, "p95": 200.0, "p99": 300.0, "max": 400.0}
+        settings = {"channels": 2, "prefetch": 50, "work_delay_ms": 0}
+        return {
+            "completed_per_s": rate,
+            "cpu_ms_per_task": cpu,
+            "latency_ms": lat,
+            "consumer": settings,
+            "status": {"202": 20000},
+            "transport_errors": {},
+        }
+
+    results: dict[str, Any] = {
+        "cluster": {
+            "run": run(300.0, 3.0),
+            "tasks": 20_000,
+            "space": "queue prefix benchx on vhost /",
+            "started_here": True,
+            "up_s": 31.2,
+        },
+    }
+    if with_single_node:
+        results["e2e"] = {"runs": {"throughput": run(600.0, 1.0)}}
+    return results
+
+
+RATES = "completed/s: cluster; single node (same run); cluster ÷ single"
+BROKER_CPU = "broker CPU ms per task: 3 nodes; single node; cluster ÷ single"
+
+
+def test_cluster_rows_set_the_cluster_beside_the_single_node_of_the_same_run() -> None:
+    rows = {measure: value for _, measure, value in cluster_rows(_cluster_results(True))}
+    assert rows[RATES] == "300; 600; 0.50×"
+    assert rows[BROKER_CPU] == "3.00; 1.00; 3.00×"
+    cpu = rows["CPU ms per task: API, consumer, 3 broker nodes together, wrk"]
+    assert cpu == "0.80, 0.60, 3.00, 0.10"
+    assert "started for this run in 31 s" in rows["load, broker"]
+    assert not any("non-202" in measure for measure in rows)
+
+    alone = {measure: value for _, measure, value in cluster_rows(_cluster_results(False))}
+    assert alone[RATES] == "300; —; —"
+    assert alone[BROKER_CPU] == "3.00; —; —"
+
+    skipped = [(CLUSTER, "end to end, throughput settings", SKIPPED_QUICK)]
+    assert cluster_rows({"cluster": {"skipped": SKIPPED_QUICK}}) == skipped
+    assert cluster_rows({}) == []
+
+
+@pytest.mark.parametrize(
+    ("states", "calls"),
+    [
+        (["stopped"] * 3, ["up in ours", "down wipe=True in ours"]),
+        (["running"] * 3, ["up in theirs"]),  # someone's cluster: used, never stopped
+        (["running", "stopped", "frozen"], []),  # a fault mid-way: not ours to touch
+    ],
+)
+def test_the_cluster_section_stops_only_a_cluster_it_started(
+    states: list[str], calls: list[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("TASKQ_CLUSTER_DIR", "theirs")
+    by_node = dict(zip(cluster.NODES, states, strict=True))
+    monkeypatch.setattr(cluster, "process_state", by_node.__getitem__)
+    made: list[str] = []
+
+    def where() -> str:
+        return "ours" if os.environ["TASKQ_CLUSTER_DIR"] == str(tmp_path / "cluster") else "theirs"
+
+    monkeypatch.setattr(cluster, "up", lambda: made.append(f"up in {where()}"))
+    monkeypatch.setattr(cluster, "down", lambda wipe: made.append(f"down wipe={wipe} in {where()}"))
+    partly = len(set(states)) > 1
+    refused = pytest.raises(
+        cluster.ClusterError, match=r"partly up \(taskq1 running, taskq2 stopped"
+    )
+    with refused if partly else contextlib.nullcontext(), local_cluster(tmp_path) as up_s:
+        assert (up_s is not None) == (states[0] == "stopped")
+    assert made == calls
+    assert os.environ["TASKQ_CLUSTER_DIR"] == "theirs"
+
+
 @pytest.mark.integration
 @pytest.mark.timeout(BENCH_TIMEOUT_S + CLEANUP_S + 30)
 def test_quick_bench_reports_every_section(broker: Broker, tmp_path: Path) -> None:
@@ -95,7 +180,7 @@ def test_quick_bench_reports_every_section(broker: Broker, tmp_path: Path) -> No
         assert not set(run["consumer_variables"]) & DATABASE_VARIABLES
         cpu = run["cpu_ms_per_task"]
         assert {"api", "consumer", "wrk"} <= set(cpu)
-        assert ("broker" in cpu) == (e2e["broker_pid"] is not None)
+        assert ("broker" in cpu) == bool(e2e["broker_pids"])
     assert [r["offered_per_s"] for r in results["open_loop"]["rates"]] == [250, 500, 1000]
     assert all(r["sent"] > 0 for r in results["open_loop"]["rates"])
     assert [r["procs"] for r in results["seed"]["runs"]] == [1, 2, 4]
@@ -103,6 +188,7 @@ def test_quick_bench_reports_every_section(broker: Broker, tmp_path: Path) -> No
     assert set(results["listing"]["pages"]) >= {"first page (status)", "deep page (status)"}
     assert len(results["memory"]["checkpoints"]) == 2
     assert set(results["memory"]["growth"]) == {"api", "consumer"}
+    assert results["cluster"] == {"skipped": SKIPPED_QUICK}
 
     # every target has a verdict, and the printed table carries each of them
     verdicts = {v["target"]: v for v in results["verdicts"]}
@@ -111,7 +197,7 @@ def test_quick_bench_reports_every_section(broker: Broker, tmp_path: Path) -> No
     assert all(v["result"] in {"PASS", "MISS"} for v in verdicts.values())
     for section in ("broker floor", "end to end", "open loop", "seed settings", "scale-out"):
         assert section in done.stdout
-    for section in ("listing", "memory"):
+    for section in ("listing", "memory", CLUSTER):
         assert section in done.stdout
     assert done.stdout.count("PASS") + done.stdout.count("MISS") >= len(TARGETS)
 
