@@ -61,10 +61,10 @@ def dead_queue_arguments() -> dict[str, Any]:
 
 
 def state_queue_arguments() -> dict[str, Any]:
-    """The state queue is classic and transient, on purpose: a report is a request whose
-    sender holds its delivery until the owner answers, so a report lost with a broker restart
-    is simply sent again, and a replicated queue would only add a disk write per report."""
-    return {"x-queue-type": "classic"}
+    """The state queue is a quorum queue like the others: on a cluster a classic queue dies
+    with its node, and while its node restarts every channel that declares it fails, which
+    stalls every service's reconnection. A report lost anyway is only asked again."""
+    return {"x-queue-type": "quorum"}
 
 
 class Topology:
@@ -115,7 +115,7 @@ async def declare_topology(channel: AbstractChannel, settings: Settings) -> Topo
         retry_queues[name] = queue
 
     state_queue = await channel.declare_queue(
-        names.state_queue, durable=False, arguments=state_queue_arguments()
+        names.state_queue, durable=True, arguments=state_queue_arguments()
     )
     return Topology(exchange, work_queue, retry_exchange, dead_queue, retry_queues, state_queue)
 

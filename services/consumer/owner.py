@@ -50,6 +50,9 @@ class OwnerClient:
         self._metrics = metrics
         self._channel: AbstractChannel | None = None
         self._listening_on: RawChannel | None = None
+        # Sends run concurrently: only one may start the reply consumer on a new channel (a
+        # second basic.consume of amq.rabbitmq.reply-to is a channel error that closes it).
+        self._listen_lock = asyncio.Lock()
         self._pending: list[tuple[Report, asyncio.Future[Answer]]] = []
         self._replies: dict[str, asyncio.Future[bytes]] = {}
         self._sends: set[asyncio.Task[None]] = set()
@@ -154,10 +157,11 @@ class OwnerClient:
         """The current underlying channel, consuming direct reply-to (again after a reconnect:
         the pseudo-queue's consumer dies with its channel, and publishes must share it)."""
         assert self._channel is not None
-        channel = await self._channel.get_underlay_channel()
-        if channel is not self._listening_on:
-            await channel.basic_consume(REPLY_TO, self._on_reply, no_ack=True)
-            self._listening_on = channel
+        async with self._listen_lock:
+            channel = await self._channel.get_underlay_channel()
+            if channel is not self._listening_on:
+                await channel.basic_consume(REPLY_TO, self._on_reply, no_ack=True)
+                self._listening_on = channel
         return channel
 
     async def _on_reply(self, message: DeliveredMessage) -> None:

@@ -91,10 +91,10 @@ def test_the_migrator_declares_the_topology(
     assert bindings_from(broker, names.dlx) == {(names.dead_queue, "")}
     assert bindings_from(broker, names.retry_exchange) == {(n, n) for n in retry_names}
 
-    # consumers' reports to the API: transient by design, reached through the default exchange
+    # consumers' reports to the API, reached through the default exchange
     state = broker.queue(names.state_queue)
-    assert (state["durable"], state["type"]) == (False, "classic")
-    assert state["arguments"] == {"x-queue-type": "classic"}
+    assert (state["durable"], state["type"]) == (True, "quorum")
+    assert state["arguments"] == {"x-queue-type": "quorum"}
 
     ours = {found["name"] for found in broker.queues() if found["name"].startswith(settings.queue)}
     assert ours == {names.work_queue, names.dead_queue, names.state_queue, *retry_names}
