@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
-import sqlite3
 import uuid
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 
 from shared.clock import to_rfc3339
 from shared.errors import InvalidMessageError
+
+if TYPE_CHECKING:  # the consumer imports this module and must load no database code
+    import sqlite3
 
 TASK_COLUMNS = (
     "id, action, data, status, result, error, attempts, created_at, started_at, processed_at"
