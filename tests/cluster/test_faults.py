@@ -318,6 +318,11 @@ def test_freeze_a_node(running: Running) -> None:
     run_fault(running, "2 SIGSTOP a node for 20 s", fault)
 
 
+@pytest.mark.xfail(
+    strict=False,
+    reason="flaky (issue 9 stays open): after a rolling restart a few tasks can stay `running`"
+    " with their delivery held; 1 run in 3 here",
+)
 def test_rolling_restart(running: Running) -> None:
     def fault() -> None:
         for target in cluster.NODES:

@@ -49,6 +49,9 @@ def schemathesis_cli() -> str:
     return str(Path(sys.executable).with_name("schemathesis"))
 
 
+AST_CRASH = "AST constructor recursion depth mismatch"
+
+
 def test_live_api_conforms_to_its_openapi_document(
     stack: Stack, settings: Settings, settings_with, tmp_path: Path
 ) -> None:
@@ -59,31 +62,34 @@ def test_live_api_conforms_to_its_openapi_document(
     config = tmp_path / "schemathesis.toml"
     config.write_text(CONFIG)
 
+    command = [
+        schemathesis_cli(),
+        "--no-color",
+        "--config-file",
+        str(config),
+        "run",
+        f"{stack.api_url()}/openapi.json",
+        "--header",
+        f"Authorization: Bearer {TOKEN}",
+        "--max-examples",
+        str(MAX_EXAMPLES),
+        "--seed",
+        str(SEED),
+        "--workers",
+        "2",
+        "--request-timeout",
+        "20",
+    ]
     run = subprocess.run(
-        [
-            schemathesis_cli(),
-            "--no-color",
-            "--config-file",
-            str(config),
-            "run",
-            f"{stack.api_url()}/openapi.json",
-            "--header",
-            f"Authorization: Bearer {TOKEN}",
-            "--max-examples",
-            str(MAX_EXAMPLES),
-            "--seed",
-            str(SEED),
-            "--workers",
-            "2",
-            "--request-timeout",
-            "20",
-        ],
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=280,
-        check=False,
+        command, cwd=tmp_path, capture_output=True, text=True, timeout=280, check=False
     )
     report = run.stdout + run.stderr
+    if run.returncode != 0 and AST_CRASH in report:
+        # CPython 3.11 sometimes crashes inside hypothesis's lambda-source reader (a SystemError
+        # in the tool, before any request is judged): run it once more, the API is untouched.
+        run = subprocess.run(
+            command, cwd=tmp_path, capture_output=True, text=True, timeout=280, check=False
+        )
+        report = run.stdout + run.stderr
     assert run.returncode == 0, report
     assert "API Operations:\n  Selected: 9/9\n  Tested: 9" in report, report
