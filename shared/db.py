@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
+import contextlib
 import logging
+import queue
 import sqlite3
+import threading
+import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -72,36 +76,36 @@ async def open_reader(path: str) -> aiosqlite.Connection:
 class BatchWriter:
     """Group commit: write operations queue up and run together, one transaction per batch.
 
-    Each operation is a plain function of a sqlite3 connection. A whole batch runs in one hop
-    to a dedicated thread, so the event loop pays one context switch per commit rather than one
-    per statement, and callers learn their result only after the commit is durable.
+    Each operation is a plain function of a sqlite3 connection. The writer owns one thread and
+    one connection; whatever queued while a batch committed goes into the next batch, and callers
+    learn their result only after the commit is durable. Callers may live on different event
+    loops (the API's HTTP loop and its recorder's): each result is handed to its caller's loop,
+    so no loop waits for another to turn.
     """
 
     def __init__(self, path: str, *, synchronous: str = "NORMAL", linger_ms: int = 0) -> None:
         self._path = path
         self._synchronous = synchronous
         self._linger = linger_ms / 1000
-        self._pending: list[Pending] = []
-        self._wakeup = asyncio.Event()
-        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="taskq-writer")
+        self._queue: queue.SimpleQueue[Pending | None] = queue.SimpleQueue()
+        self._thread = threading.Thread(target=self._serve, name="taskq-writer", daemon=True)
+        self._ready: concurrent.futures.Future[None] = concurrent.futures.Future()
         self._conn: sqlite3.Connection | None = None
-        self._task: asyncio.Task[None] | None = None
         self._closing = False
         self.batches = 0
         self.operations = 0
 
     async def start(self) -> None:
-        """Open the connection on the writer thread and start the commit loop."""
-        loop = asyncio.get_running_loop()
-        self._conn = await loop.run_in_executor(self._executor, self._connect)
-        self._task = asyncio.create_task(self._run(), name="taskq-batch-writer")
+        """Open the connection on the writer thread and start committing."""
+        self._thread.start()
+        await asyncio.wrap_future(self._ready)
 
     def _connect(self) -> sqlite3.Connection:
         conn = sqlite3.connect(
             self._path,
             timeout=BUSY_TIMEOUT_MS / 1000,
             isolation_level=None,
-            check_same_thread=False,
+            check_same_thread=False,  # only this thread writes; tests may inspect it
         )
         configure(conn, self._synchronous)
         return conn
@@ -115,37 +119,46 @@ class BatchWriter:
         if self._closing:
             raise RuntimeError("the database writer is closed")
         future: asyncio.Future[T] = asyncio.get_running_loop().create_future()
-        self._pending.append((op, future, durable))
-        self._wakeup.set()
+        self._queue.put((op, future, durable))
         return await future
 
-    async def _run(self) -> None:
-        loop = asyncio.get_running_loop()
-        while True:
-            if not self._pending:
-                if self._closing:
-                    return
-                self._wakeup.clear()
-                await self._wakeup.wait()
+    def _serve(self) -> None:
+        try:
+            self._conn = self._connect()
+        except BaseException as exc:
+            self._ready.set_exception(exc)
+            return
+        self._ready.set_result(None)
+        try:
+            while (first := self._queue.get()) is not None:
                 if self._linger:
-                    await asyncio.sleep(self._linger)
-            # Whatever queued while the previous batch committed goes into this one.
-            batch, self._pending = self._pending, []
-            try:
-                outcomes = await loop.run_in_executor(self._executor, self._apply, batch)
-            except Exception as exc:  # the commit failed: every caller in the batch learns it
-                logger.exception("database batch failed")
-                for _, future, _ in batch:
-                    if not future.done():
-                        future.set_exception(exc)
-                continue
-            for (_, future, _), (ok, value) in zip(batch, outcomes, strict=True):
-                if future.done():  # the caller was cancelled; its write still happened
-                    continue
-                if ok:
-                    future.set_result(value)
-                else:
-                    future.set_exception(value)
+                    time.sleep(self._linger)
+                batch, closing = [first], False
+                while not self._queue.empty() and not closing:
+                    item = self._queue.get_nowait()
+                    if item is None:
+                        closing = True
+                    else:
+                        batch.append(item)
+                self._commit(batch)
+                if closing:
+                    return
+        finally:
+            self._conn.close()
+
+    def _commit(self, batch: list[Pending]) -> None:
+        try:
+            outcomes = self._apply(batch)
+        except Exception as exc:  # the commit failed: every caller in the batch learns it
+            logger.exception("database batch failed")
+            outcomes = [(False, exc)] * len(batch)
+        by_loop: dict[asyncio.AbstractEventLoop, list[tuple[asyncio.Future[Any], bool, Any]]]
+        by_loop = {}
+        for (_, future, _), (ok, value) in zip(batch, outcomes, strict=True):
+            by_loop.setdefault(future.get_loop(), []).append((future, ok, value))
+        for loop, results in by_loop.items():
+            with contextlib.suppress(RuntimeError):  # that loop is closed: no one waits
+                loop.call_soon_threadsafe(_deliver, results)
 
     def _apply(self, batch: list[Pending]) -> list[tuple[bool, Any]]:
         conn = self._conn
@@ -197,10 +210,20 @@ class BatchWriter:
 
     async def close(self) -> None:
         """Commit what is queued, then close the connection and the thread."""
+        if self._closing:
+            return
         self._closing = True
-        self._wakeup.set()
-        if self._task is not None:
-            await self._task
-        if self._conn is not None:
-            await asyncio.get_running_loop().run_in_executor(self._executor, self._conn.close)
-        self._executor.shutdown(wait=True)
+        self._queue.put(None)
+        if self._thread.is_alive():
+            await asyncio.to_thread(self._thread.join)
+
+
+def _deliver(results: list[tuple[asyncio.Future[Any], bool, Any]]) -> None:
+    """On the caller's loop: hand each caller its outcome."""
+    for future, ok, value in results:
+        if future.done():  # the caller was cancelled; its write still happened
+            continue
+        if ok:
+            future.set_result(value)
+        else:
+            future.set_exception(value)

@@ -8,7 +8,7 @@ from aiohttp import web
 from services.api.metrics import ApiMetrics
 from services.api.outbox import Outbox
 from services.api.publisher import Publisher
-from services.api.recorder import Recorder
+from services.api.recorder import RecorderThread
 from shared.config import Settings
 from shared.db import BatchWriter
 
@@ -18,4 +18,4 @@ writer_key = web.AppKey("writer", BatchWriter)
 reader_key = web.AppKey("reader", aiosqlite.Connection)
 publisher_key = web.AppKey("publisher", Publisher)
 outbox_key = web.AppKey("outbox", Outbox)
-recorder_key = web.AppKey("recorder", Recorder)
+recorder_key = web.AppKey("recorder", RecorderThread)

@@ -24,7 +24,7 @@ from services.api.metrics import ApiMetrics
 from services.api.middlewares import auth_middleware, error_middleware, metrics_middleware
 from services.api.outbox import Outbox
 from services.api.publisher import Publisher
-from services.api.recorder import Recorder
+from services.api.recorder import RecorderThread
 from services.api.routes import setup_routes
 from shared.config import Settings
 from shared.db import BatchWriter, check_schema, open_reader
@@ -34,6 +34,7 @@ from shared.logs import setup_logging
 logger = logging.getLogger(__name__)
 
 MAX_BODY_BYTES = 1024 * 1024
+SWITCH_INTERVAL_S = 0.0005
 
 
 async def database_ctx(app: web.Application) -> AsyncIterator[None]:
@@ -59,8 +60,8 @@ async def broker_ctx(app: web.Application) -> AsyncIterator[None]:
 
 
 async def recorder_ctx(app: web.Application) -> AsyncIterator[None]:
-    recorder = Recorder(app[settings_key], app[writer_key], app[metrics_key])
-    await recorder.start(app[publisher_key].connection)
+    recorder = RecorderThread(app[settings_key], app[writer_key], app[metrics_key])
+    await recorder.start()
     app[recorder_key] = recorder
     yield
     # A report still being committed after this is not acked, so its consumer sends it again.
@@ -93,6 +94,9 @@ def create_app(settings: Settings) -> web.Application:
 def main(environ: dict[str, str]) -> None:
     settings = Settings.from_env(environ)
     setup_logging("api", settings.log_level)
+    # The recorder's and the writer's threads wait for the GIL while the HTTP loop is busy; a
+    # short switch interval bounds each consumer round trip's wait at a fraction of a ms.
+    sys.setswitchinterval(SWITCH_INTERVAL_S)
     logger.info("starting", extra={"host": settings.http_host, "port": settings.http_port})
     web.run_app(
         create_app(settings),

@@ -8,8 +8,12 @@ import asyncio
 import contextlib
 import logging
 import sqlite3
+import threading
+from collections.abc import Coroutine
+from typing import Any, TypeVar
 
 import aiormq
+import uvloop
 from aio_pika.abc import (
     AbstractChannel,
     AbstractIncomingMessage,
@@ -21,7 +25,7 @@ from pamqp.commands import Basic
 from services.api import transitions
 from services.api.deadletters import DeadLetters
 from services.api.metrics import ApiMetrics
-from shared.broker import declare_topology, settle
+from shared.broker import connect, declare_topology, settle, watch_connection
 from shared.clock import now_ms
 from shared.config import Settings
 from shared.db import BatchWriter, WriteOp
@@ -30,6 +34,8 @@ from shared.names import CONTENT_TYPE
 from shared.reports import Answer, Op, Report, decode_reports, encode_answers
 
 logger = logging.getLogger(__name__)
+
+T = TypeVar("T")
 
 # Report messages in flight per API process: enough for the writer to gather a large batch.
 REPORT_PREFETCH = 64
@@ -131,3 +137,56 @@ class Recorder:
             except Exception as exc:  # the sender times out and asks again; a no-op then
                 logger.warning("could not answer a report message: %s", exc)
         await settle(message.ack())
+
+
+class RecorderThread:
+    """Runs the recorder on an event loop and a broker connection of its own, in a thread.
+
+    The consumers' round trips to the owner then never queue behind HTTP requests: under a
+    flood of POSTs the API's loop turns slowly, and with the seed's ten deliveries in flight a
+    consumer can only go as fast as its claims and outcomes are answered.
+    """
+
+    def __init__(self, settings: Settings, writer: BatchWriter, metrics: ApiMetrics) -> None:
+        self._settings = settings
+        self._recorder = Recorder(settings, writer, metrics)
+        self._loop = uvloop.new_event_loop()
+        self._thread = threading.Thread(
+            target=self._loop.run_forever, name="taskq-recorder", daemon=True
+        )
+        self._connection: AbstractRobustConnection | None = None
+
+    async def start(self) -> None:
+        """Connect and start consuming, or raise what stopped it (after stopping the thread)."""
+        self._thread.start()
+        try:
+            await self._call(self._open())
+        except BaseException:
+            await self._halt()
+            raise
+
+    async def stop(self) -> None:
+        """Stop consuming, close the connection, end the thread."""
+        try:
+            await self._call(self._close())
+        finally:
+            await self._halt()
+
+    async def _open(self) -> None:
+        self._connection = await connect(self._settings, name="taskq-api-recorder")
+        watch_connection(self._connection)
+        await self._recorder.start(self._connection)
+
+    async def _close(self) -> None:
+        await self._recorder.stop()
+        if self._connection is not None:
+            with contextlib.suppress(Exception):  # a dead connection is closed enough
+                await self._connection.close()
+
+    async def _call(self, coro: Coroutine[Any, Any, T]) -> T:
+        return await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(coro, self._loop))
+
+    async def _halt(self) -> None:
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        await asyncio.to_thread(self._thread.join)
+        self._loop.close()
