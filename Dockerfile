@@ -14,10 +14,18 @@ RUN useradd --system --uid 10001 --home-dir /app --shell /usr/sbin/nologin taskq
     && mkdir /data \
     && chown taskq:taskq /data
 
-COPY pyproject.toml README.md ./
+COPY pyproject.toml uv.lock README.md ./
+# The locked versions of what the services need (no CLI or supervisor extra, no dev group):
+# the same versions `make install` tests, and an image with nothing the services do not run.
+RUN pip install 'uv>=0.5' \
+    && uv export --frozen --no-default-groups --no-emit-project --format requirements-txt \
+        --output-file /tmp/requirements.txt \
+    && pip install --requirement /tmp/requirements.txt \
+    && pip uninstall --yes uv \
+    && rm /tmp/requirements.txt
 COPY shared ./shared
 COPY services ./services
-RUN pip install .
+RUN pip install --no-deps .
 
 USER taskq
 ENV TASKQ_DB_PATH=/data/tasks.db

@@ -22,19 +22,26 @@ COMPOSE_CLUSTER := -f compose.yaml -f deploy/compose.cluster.yaml --profile clus
 # true when `make up/down/logs` should use Docker Compose
 use_docker = { [ "$(STACK)" = docker ] || { [ "$(STACK)" = auto ] && docker info >/dev/null 2>&1; }; }
 
-.PHONY: help install up down logs status test lint format typecheck bench clean distclean
+.PHONY: help install lock up down logs status test lint format typecheck bench clean distclean
 .PHONY: cluster-up cluster-down cluster-status
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-15s %s\n", $$1, $$2}'
 
-install: $(STAMP) ## create .venv and install the project with its dev extras
+install: $(STAMP) ## create .venv with the exact versions of uv.lock: the project, its extras, the dev groups
 
-# reinstalls only when pyproject.toml changes (the install is editable)
-$(STAMP): pyproject.toml
+# Syncs again only when pyproject.toml or uv.lock changes (the project install is editable).
+# uv is installed into the venv by pip, so a fresh machine needs only python3. --inexact keeps
+# pip and uv themselves, which the lock does not list.
+$(STAMP): pyproject.toml uv.lock
 	@test -x $(PY) || python3 -m venv $(VENV)
-	$(PY) -m pip install -e '.[dev]'
+	$(PY) -m pip install --quiet 'uv>=0.5'
+	UV_PROJECT_ENVIRONMENT=$(VENV) $(VENV)/bin/uv sync --locked --inexact --all-extras
 	@touch $@
+
+lock: ## after changing dependencies in pyproject.toml: update uv.lock (commit both)
+	@test -x $(VENV)/bin/uv || { test -x $(PY) || python3 -m venv $(VENV); $(PY) -m pip install --quiet 'uv>=0.5'; }
+	$(VENV)/bin/uv lock
 
 up: install ## start the stack (Docker if it runs here, else local supervisord); CLUSTER=1: on 3 nodes
 	@if $(use_docker); then \

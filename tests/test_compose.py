@@ -156,12 +156,15 @@ def test_broker_url_points_at_the_rabbitmq_service(services: dict[str, Any]) -> 
         assert url.startswith("amqp://") and "@rabbitmq:5672/" in url, url
 
 
-def test_dockerfile_installs_the_project_on_python_311_slim() -> None:
+def test_dockerfile_installs_the_locked_service_dependencies_on_python_311_slim() -> None:
     dockerfile = (ROOT / "Dockerfile").read_text()
     instructions = [line.strip() for line in dockerfile.splitlines() if not line.startswith("#")]
     assert any(line == "FROM python:3.11-slim" for line in instructions)
-    assert re.search(r"^RUN pip install (--no-cache-dir )?\.$", dockerfile, re.MULTILINE)
-    for needed in ("pyproject.toml", "services", "shared"):
+    assert re.search(r"^RUN pip install --no-deps \.$", dockerfile, re.MULTILINE)
+    # the services' locked dependencies only: no extra (CLI, supervisor) and no dev group
+    assert "uv export --frozen --no-default-groups" in dockerfile
+    assert "--all-extras" not in dockerfile and "--extra" not in dockerfile
+    for needed in ("pyproject.toml", "uv.lock", "services", "shared"):
         assert re.search(rf"^COPY .*\b{needed}\b", dockerfile, re.MULTILINE), needed
 
 
