@@ -15,7 +15,6 @@ from bench.stack import DATABASE_VARIABLES
 
 Results = dict[str, Any]
 
-SECTIONS = ("floor", "e2e", "open_loop", "seed", "scale_out", "listing", "memory", "cluster")
 CLUSTER = "8 cluster, 3 nodes"
 
 

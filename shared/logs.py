@@ -6,7 +6,6 @@ from __future__ import annotations
 import contextvars
 import logging
 import sys
-from typing import Any
 
 from pythonjsonlogger.orjson import OrjsonFormatter
 
@@ -67,7 +66,3 @@ def setup_logging(service: str, level: str, *, json_lines: bool | None = None) -
     logging.getLogger("aiormq").setLevel(quiet)
     logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
 
-
-def log_extra(**fields: Any) -> dict[str, Any]:
-    """`extra=` for a log call, dropping None values."""
-    return {k: v for k, v in fields.items() if v is not None}

@@ -45,10 +45,11 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
     """Every error leaves as JSON `{"error": ...}`; bad input is a 4xx, never a 500."""
     try:
         return await handler(request)
-    except ActionDataError as exc:
-        return error_response(exc.message, 422, field=exc.field)
     except ValidationError as exc:
-        return error_response(exc.message, 400)
+        # `field` names the input at fault, so a client can point at it
+        status = 422 if isinstance(exc, ActionDataError) else 400
+        fields = {"field": exc.field} if exc.field is not None else {}
+        return error_response(exc.message, status, **fields)
     except web.HTTPException as exc:
         if exc.status < 400:
             raise
