@@ -65,4 +65,3 @@ def setup_logging(service: str, level: str, *, json_lines: bool | None = None) -
     logging.getLogger("aio_pika").setLevel(quiet)
     logging.getLogger("aiormq").setLevel(quiet)
     logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
-

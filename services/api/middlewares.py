@@ -48,8 +48,9 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
     except ValidationError as exc:
         # `field` names the input at fault, so a client can point at it
         status = 422 if isinstance(exc, ActionDataError) else 400
-        fields = {"field": exc.field} if exc.field is not None else {}
-        return error_response(exc.message, status, **fields)
+        if exc.field is None:
+            return error_response(exc.message, status)
+        return error_response(exc.message, status, field=exc.field)
     except web.HTTPException as exc:
         if exc.status < 400:
             raise
