@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 import aio_pika
@@ -271,6 +271,22 @@ def task_message(body: bytes, task_id: str, attempt: int) -> aio_pika.Message:
         message_id=task_id,
         headers={HEADER_ATTEMPT: attempt},
     )
+
+
+# A message's attempt outweighs any number of returns of an older message.
+RANK_SPAN = 1 << 20
+DELIVERY_COUNT = "x-delivery-count"
+
+
+def delivery_rank(headers: Mapping[str, Any] | None) -> int:
+    """Where a delivery stands among all deliveries of its task: later messages (retries carry a
+    higher attempt) and later deliveries of one message (a quorum queue counts each return in
+    `x-delivery-count`) rank higher."""
+    headers = headers or {}
+    attempt, returned = headers.get(HEADER_ATTEMPT), headers.get(DELIVERY_COUNT)
+    attempt = attempt if isinstance(attempt, int) and attempt >= 0 else 0
+    returned = returned if isinstance(returned, int) and returned >= 0 else 0
+    return attempt * RANK_SPAN + min(returned, RANK_SPAN - 1)
 
 
 async def publish_confirmed(

@@ -40,12 +40,17 @@ class Report:
     token: str = ""
     result: dict[str, Any] | None = None
     error: str | None = None
+    # a claim's delivery rank (shared.broker.delivery_rank): an older delivery's late claim
+    # must not take the task from a newer one
+    rank: int = 0
 
     def to_wire(self) -> dict[str, Any]:
         wire: dict[str, Any] = {"op": self.op.value}
         if self.op is not Op.PING:
             wire["id"] = self.task_id
             wire["token"] = self.token
+        if self.rank:
+            wire["rank"] = self.rank
         if self.result is not None:
             wire["result"] = self.result
         if self.error is not None:
@@ -70,7 +75,10 @@ class Report:
             raise InvalidMessageError("complete needs a result object")
         if op in (Op.RETRY, Op.FAIL) and not isinstance(error, str):
             raise InvalidMessageError(f"{op} needs an error")
-        return cls(op, task_id, token, result, error)
+        rank = raw.get("rank", 0)
+        if not isinstance(rank, int) or isinstance(rank, bool) or rank < 0:
+            raise InvalidMessageError("a rank is a whole number")
+        return cls(op, task_id, token, result, error, rank)
 
 
 @dataclass(frozen=True, slots=True)

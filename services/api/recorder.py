@@ -49,7 +49,7 @@ def transition(report: Report, now: int) -> WriteOp[Answer]:
     """The state-machine operation a report asks for."""
     match report.op:
         case Op.CLAIM:
-            return transitions.claim(report.task_id, report.token, now)
+            return transitions.claim(report.task_id, report.token, now, report.rank)
         case Op.COMPLETE:
             return transitions.complete(report.task_id, report.token, report.result, now)
         case Op.RETRY:

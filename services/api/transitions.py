@@ -32,17 +32,22 @@ def _current(conn: sqlite3.Connection, task_id: str) -> tuple[str | None, int, s
     return (row[0], row[1], row[2]) if row is not None else (None, 0, None)
 
 
-def claim(task_id: str, token: str, now: int) -> WriteOp[Answer]:
+def claim(task_id: str, token: str, now: int, rank: int = 0) -> WriteOp[Answer]:
     """Mark the task `running` (attempts + 1) under `token` if it is queued, retrying, or left
     running by a consumer that died; a claim resent with the same token changes nothing. A
-    claim that holds the task answers with its action and data as stored."""
+    claim that holds the task answers with its action and data as stored.
+
+    `rank` orders the deliveries of a task (shared.broker.delivery_rank): a claim ranked below
+    the one that holds the task comes from a delivery the broker has since given to another
+    consumer, and is refused, so that it cannot strand the task with no one to finish it."""
 
     def op(conn: sqlite3.Connection) -> Answer:
         row = conn.execute(
             "UPDATE tasks SET status = ?, attempts = attempts + 1, started_at = ?,"
-            f" claim_token = ? WHERE id = ? AND {_IN_CLAIMABLE}"
-            " AND NOT (status = ? AND claim_token IS ?) RETURNING attempts, action, data",
-            (Status.RUNNING, now, token, task_id, *_CLAIMABLE, Status.RUNNING, token),
+            f" claim_token = ?, claim_rank = ? WHERE id = ? AND {_IN_CLAIMABLE}"
+            " AND NOT (status = ? AND claim_token IS ?)"
+            " AND (claim_rank IS NULL OR claim_rank <= ?) RETURNING attempts, action, data",
+            (Status.RUNNING, now, token, rank, task_id, *_CLAIMABLE, Status.RUNNING, token, rank),
         ).fetchone()
         if row is None:
             row = conn.execute(
@@ -158,7 +163,7 @@ def requeue_failed(task_ids: list[str], now: int) -> WriteOp[list[tuple[str, str
             row = conn.execute(
                 "UPDATE tasks SET status = ?, attempts = 0, result = NULL, error = NULL,"
                 " started_at = NULL, processed_at = NULL, dead_lettered_at = NULL,"
-                " claim_token = NULL, queued_at = ?, published = 0"
+                " claim_token = NULL, claim_rank = NULL, queued_at = ?, published = 0"
                 " WHERE id = ? AND status = ? RETURNING id, action, data",
                 (Status.QUEUED, now, task_id, Status.FAILED),
             ).fetchone()

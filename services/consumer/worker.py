@@ -13,7 +13,13 @@ from aio_pika.abc import AbstractExchange, AbstractIncomingMessage
 
 from services.consumer.metrics import ConsumerMetrics
 from shared.actions import ActionContext, ActionFailed, registry
-from shared.broker import connection_lost, publish_confirmed, settle, task_message
+from shared.broker import (
+    connection_lost,
+    delivery_rank,
+    publish_confirmed,
+    settle,
+    task_message,
+)
 from shared.config import Settings
 from shared.errors import InvalidMessageError, PublishError
 from shared.logs import current_task_id
@@ -81,7 +87,8 @@ class Worker:
         current_task_id.set(envelope.id)
         # Unique to this delivery: the owner knows a resent report of it by this token.
         token = uuid.uuid4().hex
-        claim = await self._owner.report(Report(Op.CLAIM, envelope.id, token))
+        rank = delivery_rank(message.headers)
+        claim = await self._owner.report(Report(Op.CLAIM, envelope.id, token, rank=rank))
         if not claim.applied:
             why = "unknown" if claim.status is None else "duplicate"
             # unknown: the API withdrew the task after its publish failed (answered 503);

@@ -16,6 +16,7 @@ import pytest
 
 from services.api import transitions as store
 from services.migrator.migrations import load_migrations, migrate
+from shared.broker import delivery_rank
 from shared.db import BatchWriter, WriteOp, configure
 from shared.names import Status
 from shared.reports import Answer
@@ -140,6 +141,42 @@ def test_a_stale_consumer_cannot_finish_a_task_another_reclaimed(db: sqlite3.Con
     assert not apply(db, store.complete(task_id, TOKEN, {"output": "stale"}, T0 + 3)).applied
     assert not apply(db, store.fail(task_id, TOKEN, "stale", T0 + 3)).applied
     assert row(db, task_id)["status"] == "running"
+
+
+def test_a_late_claim_from_an_older_delivery_cannot_strand_the_task(
+    db: sqlite3.Connection,
+) -> None:
+    """The rolling-restart fault: a consumer's connection dies with its claim in flight; the
+    broker gives the message to another consumer, whose claim lands first; then the old claim
+    arrives (resent, or the owner's unacked copy redelivered). It must not take the task from
+    the live delivery, whose outcome would then be refused with no one left to finish it."""
+    task_id = add_task(db, "queued", token=None)
+    first_delivery = delivery_rank({"x-taskq-attempt": 0})
+    redelivery = delivery_rank({"x-taskq-attempt": 0, "x-delivery-count": 1})
+    live = apply(db, store.claim(task_id, OTHER, T0 + 1, redelivery))
+    late = apply(db, store.claim(task_id, TOKEN, T0 + 2, first_delivery))
+    assert live.applied and not late.applied
+    assert (late.status, late.attempts) == (Status.RUNNING, 1)
+    assert apply(db, store.complete(task_id, OTHER, {"output": "done"}, T0 + 3)).applied
+    assert row(db, task_id)["status"] == "completed"
+
+
+def test_a_newer_delivery_takes_over_and_a_retry_outranks_every_return(
+    db: sqlite3.Connection,
+) -> None:
+    task_id = add_task(db, "queued", token=None)
+    returned_twice = delivery_rank({"x-taskq-attempt": 0, "x-delivery-count": 2})
+    assert apply(db, store.claim(task_id, TOKEN, T0 + 1, returned_twice)).applied
+    # a duplicate message (an outbox resend) of the same rank still takes a running task over
+    assert apply(db, store.claim(task_id, OTHER, T0 + 2, returned_twice)).attempts == 2
+    assert apply(db, store.retrying(task_id, OTHER, "boom")).applied
+    first_retry = delivery_rank({"x-taskq-attempt": 2})
+    assert first_retry > returned_twice
+    assert apply(db, store.claim(task_id, "retry-delivery", T0 + 3, first_retry)).attempts == 3
+    # and a replay starts the ranks again
+    apply(db, store.fail(task_id, "retry-delivery", "boom", T0 + 4))
+    assert [r[0] for r in apply(db, store.requeue_failed([task_id], T0 + 5))] == [task_id]
+    assert apply(db, store.claim(task_id, "replayed", T0 + 6, delivery_rank({}))).applied
 
 
 def test_complete_a_running_task(db: sqlite3.Connection) -> None:

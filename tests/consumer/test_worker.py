@@ -20,10 +20,11 @@ from services.consumer.metrics import ConsumerMetrics
 from services.consumer.worker import Worker
 from services.migrator.migrations import load_migrations, migrate
 from shared.actions import ActionContext, Registry
+from shared.broker import delivery_rank
 from shared.config import Settings
 from shared.db import configure
 from shared.models import Envelope
-from shared.reports import Answer, Report, decode_answers, encode_answers
+from shared.reports import Answer, Op, Report, decode_answers, encode_answers
 
 
 class StubOwner:
@@ -189,3 +190,22 @@ async def test_a_retry_the_broker_does_not_confirm_returns_the_delivery(
     # not acked: the broker offers it again, and that delivery claims the task anew
     assert delivery.settled == ["nack(requeue=True)"]
     assert owner.row(task.id)[0] == "retrying"
+
+
+async def test_a_claim_carries_its_deliverys_rank_and_an_older_delivery_is_skipped(
+    owner: StubOwner,
+) -> None:
+    """A returned message comes back with x-delivery-count: its claim outranks the first
+    delivery's, so the first delivery's late claim is refused and its delivery only acked."""
+    task = owner.add("sleep", {"seconds": 0})
+    worker = make_worker(owner)
+    redelivered = Delivery(task.encode())
+    redelivered.headers = {"x-taskq-attempt": 0, "x-delivery-count": 1}
+    claim = await owner.report(
+        Report(Op.CLAIM, task.id, "the-redelivery", rank=delivery_rank(redelivered.headers))
+    )
+    assert claim.applied
+    first = await deliver(worker, task)
+    assert owner.reports[-1].rank == 0 and owner.reports[-1].op is Op.CLAIM
+    assert first.settled == ["ack"]
+    assert owner.row(task.id)[:2] == ("running", 1)
