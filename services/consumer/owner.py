@@ -14,6 +14,7 @@ import contextlib
 import logging
 import time
 import uuid
+from collections.abc import Callable
 
 import aiormq
 from aio_pika.abc import AbstractChannel, AbstractRobustConnection
@@ -36,6 +37,10 @@ REPLY_TO = "amq.rabbitmq.reply-to"
 PING_INTERVAL_S = 1.0
 ANSWER_STALE_S = 3.0
 MAX_BACKOFF_S = 2.0
+
+
+class _Abandoned(Exception):
+    """Every caller of a request has gone: stop asking."""
 
 
 class OwnerClient:
@@ -85,7 +90,12 @@ class OwnerClient:
         await asyncio.sleep(0)  # let the reports of this loop turn join the message
         batch, self._pending = self._pending, []
         try:
-            answers = await self._ask([report for report, _ in batch])
+            answers = await self._ask(
+                [report for report, _ in batch],
+                lambda: any(not future.done() for _, future in batch),
+            )
+        except _Abandoned:
+            return
         except BaseException as exc:  # cancelled at shutdown: every caller learns it
             for _, future in batch:
                 if not future.done():
@@ -95,7 +105,10 @@ class OwnerClient:
             if not future.done():  # a caller cancelled at shutdown; its report still counted
                 future.set_result(answer)
 
-    async def _ask(self, reports: list[Report]) -> list[Answer]:
+    async def _ask(self, reports: list[Report], wanted: Callable[[], bool]) -> list[Answer]:
+        """Send `reports` until the owner answers, or until no caller waits for them any more
+        (their handlers were cancelled with a lost connection): a claim sent again for a
+        delivery the broker has since given to another consumer would only be refused."""
         body = encode_reports(reports)
         # One id for every copy: an answer to an earlier copy is as good as any.
         correlation_id = uuid.uuid4().hex
@@ -133,6 +146,8 @@ class OwnerClient:
                 self._metrics.owner_timeouts.inc()
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, MAX_BACKOFF_S)
+                if not wanted():
+                    raise _Abandoned from exc
                 continue
             except InvalidMessageError:
                 logger.exception("the owner's answer makes no sense; asking again")
@@ -144,6 +159,8 @@ class OwnerClient:
                 # the connection dropped under the publish: ask again once it is back
                 self._metrics.owner_timeouts.inc()
                 await asyncio.sleep(backoff)
+                if not wanted():
+                    raise _Abandoned from exc
                 continue
             finally:
                 self._replies.pop(correlation_id, None)
