@@ -11,7 +11,7 @@ from aiohttp.typedefs import Handler
 
 from services.api.keys import metrics_key, settings_key
 from services.api.responses import error_response
-from shared.errors import ActionDataError, ValidationError
+from shared.errors import UnprocessableError, ValidationError
 
 logger = logging.getLogger(__name__)
 
@@ -45,7 +45,7 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
     """Every error leaves as JSON `{"error": ...}`; bad input is a 4xx, never a 500."""
     try:
         return await handler(request)
-    except ActionDataError as exc:
+    except UnprocessableError as exc:
         return error_response(exc.message, 422, field=exc.field)
     except ValidationError as exc:
         return error_response(exc.message, 400)
