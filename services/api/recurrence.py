@@ -18,7 +18,7 @@ from services.api.timing import parse_timeout
 from shared.actions import registry
 from shared.errors import UnprocessableError, ValidationError
 
-NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
+NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
 MAX_ACTION_LENGTH = 100
 MAX_EVERY_S = 366 * 86400
 CREATE_FIELDS = frozenset(
@@ -60,7 +60,7 @@ class Recurrence:
 
 def name_ok(name: str) -> bool:
     """1-100 letters, digits, `.`, `_` or `-`, starting with a letter or digit."""
-    return NAME.match(name) is not None
+    return NAME.fullmatch(name) is not None
 
 
 def _object(body: bytes) -> dict[str, Any]:
@@ -88,15 +88,15 @@ def _data_json(action: str, data: object) -> str:
 def _check_when(spec: Recurrence) -> Recurrence:
     """Exactly one of cron and every_s; a cron expression and zone that parse."""
     if (spec.cron is None) == (spec.every_s is None):
-        raise ValidationError("give exactly one of cron and every_s", "cron")
+        raise UnprocessableError("give exactly one of cron and every_s", "cron")
     if spec.every_s is not None:
         if spec.timezone is not None:
-            raise ValidationError("timezone goes with cron, not every_s", "timezone")
+            raise UnprocessableError("timezone goes with cron, not every_s", "timezone")
         return spec
     zone = spec.timezone or "UTC"
     try:
         ZoneInfo(zone)
-    except (ZoneInfoNotFoundError, ValueError):
+    except (ZoneInfoNotFoundError, ValueError, OSError):  # a path-like key is a ValueError/OSError
         raise UnprocessableError(f"unknown time zone {zone!r}", "timezone") from None
     try:
         CronSim(spec.cron or "", datetime.now(UTC))

@@ -11,6 +11,8 @@ from typing import Any
 from shared.errors import UnprocessableError, ValidationError
 
 MAX_DELAY_S = 30 * 86400
+# The shortest delay or time limit: a millisecond, the resolution of stored times.
+MIN_SECONDS = 0.001
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,13 +31,16 @@ def parse_rfc3339(raw: object, field: str) -> int:
     """An RFC 3339 timestamp with an offset (`2026-01-01T03:00:00Z`) as epoch milliseconds."""
     if not isinstance(raw, str):
         raise ValidationError(f"{field} must be an RFC 3339 timestamp string", field)
+    text, leap = raw.upper(), 0  # RFC 3339 allows a lower-case t and z
+    if text[17:19] == "60":  # a leap second: Python has none, so one second after :59
+        text, leap = f"{text[:17]}59{text[19:]}", 1000
     try:
-        moment = datetime.fromisoformat(raw)
+        moment = datetime.fromisoformat(text)
     except ValueError:
         raise ValidationError(f"{field} must be an RFC 3339 timestamp", field) from None
     if moment.tzinfo is None:
         raise ValidationError(f"{field} needs a time zone offset (Z or +01:00)", field)
-    return round(moment.timestamp() * 1000)
+    return round(moment.timestamp() * 1000) + leap
 
 
 def parse_timeout(raw: object, limit_s: float) -> float | None:
@@ -46,8 +51,8 @@ def parse_timeout(raw: object, limit_s: float) -> float | None:
         raise ValidationError("timeout_s must be a number of seconds", "timeout_s")
     assert isinstance(raw, Real)
     value = float(raw)
-    if value <= 0:
-        raise ValidationError("timeout_s must be positive", "timeout_s")
+    if value < MIN_SECONDS:
+        raise ValidationError(f"timeout_s must be at least {MIN_SECONDS}", "timeout_s")
     if value > limit_s:
         # The broker would close the consumer's channel before the limit: see the README.
         raise UnprocessableError(
@@ -60,15 +65,15 @@ def parse_timing(payload: dict[str, Any], now: int, timeout_limit_s: float) -> T
     """The timing fields of a POST /tasks body; a run time in the past means now."""
     delay, at = payload.get("delay_s"), payload.get("run_at")
     if delay is not None and at is not None:
-        raise ValidationError("give delay_s or run_at, not both", "delay_s")
+        raise UnprocessableError("give delay_s or run_at, not both", "delay_s")
     run_at: int | None = None
     if delay is not None:
         if not _number(delay):
             raise ValidationError("delay_s must be a number of seconds", "delay_s")
         assert isinstance(delay, Real)
-        if not 0 < float(delay) <= MAX_DELAY_S:
+        if not MIN_SECONDS <= float(delay) <= MAX_DELAY_S:
             raise UnprocessableError(
-                f"delay_s must be more than 0 and at most {MAX_DELAY_S} (30 days)", "delay_s"
+                f"delay_s must be from {MIN_SECONDS} to {MAX_DELAY_S} (30 days)", "delay_s"
             )
         run_at = now + round(float(delay) * 1000)
     elif at is not None:

@@ -41,6 +41,11 @@ def test_run_at_in_the_past_means_now() -> None:
     assert parse_timing({"run_at": "2001-01-01T00:00:00Z"}, T0, 1800).run_at is None
 
 
+def test_run_at_in_lower_case_and_with_a_leap_second() -> None:
+    timing = parse_timing({"run_at": "2023-11-14t22:13:60z"}, T0, 1800)
+    assert timing.run_at == ms("2023-11-14T22:14:00+00:00")
+
+
 def test_run_at_with_offset() -> None:
     timing = parse_timing({"run_at": "2023-11-14T23:13:21+01:00"}, T0, 1800)
     assert timing.run_at == ms("2023-11-14T22:13:21+00:00")
@@ -53,7 +58,7 @@ def test_run_at_with_offset() -> None:
         ({"delay_s": MAX_DELAY_S + 1}, UnprocessableError),
         ({"delay_s": "5"}, ValidationError),
         ({"delay_s": True}, ValidationError),
-        ({"delay_s": 1, "run_at": "2030-01-01T00:00:00Z"}, ValidationError),
+        ({"delay_s": 1, "run_at": "2030-01-01T00:00:00Z"}, UnprocessableError),
         ({"run_at": "tomorrow"}, ValidationError),
         ({"run_at": "2023-11-15T00:00:00"}, ValidationError),  # no offset
         ({"run_at": "2023-12-30T00:00:00Z"}, UnprocessableError),  # > 30 days ahead
@@ -114,8 +119,12 @@ def test_parse_create_defaults_to_utc() -> None:
             {"name": "x", "action": "sum", "cron": "* * * * *", "timezone": "Mars/Base"},
             UnprocessableError,
         ),
-        ({"name": "x", "action": "sum"}, ValidationError),
-        ({"name": "x", "action": "sum", "cron": "* * * * *", "every_s": 5}, ValidationError),
+        ({"name": "x", "action": "sum"}, UnprocessableError),
+        ({"name": "x", "action": "sum", "cron": "* * * * *", "every_s": 5}, UnprocessableError),
+        (
+            {"name": "x", "action": "sum", "cron": "* * * * *", "timezone": "Etc"},
+            UnprocessableError,
+        ),
         ({"name": "x", "action": "sum", "every_s": 0.5}, UnprocessableError),
         ({"name": "x y", "action": "sum", "every_s": 5}, ValidationError),
         ({"name": "x", "action": "sum", "every_s": 5, "extra": 1}, ValidationError),
