@@ -15,7 +15,7 @@ import orjson
 from cronsim import CronSim, CronSimError
 
 from services.api.timing import parse_timeout
-from shared.actions import registry
+from services.api.validation import check_data
 from shared.errors import UnprocessableError, ValidationError
 
 NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
@@ -74,15 +74,7 @@ def _object(body: bytes) -> dict[str, Any]:
 
 
 def _data_json(action: str, data: object) -> str:
-    if data is None:
-        data = {}
-    if not isinstance(data, dict):
-        raise ValidationError("data must be a JSON object", "data")
-    registry.validate(action, data)
-    try:
-        return orjson.dumps([data])[1:-1].decode()
-    except orjson.JSONEncodeError as exc:
-        raise ValidationError("data is nested too deeply", "data") from exc
+    return check_data(action, {} if data is None else data)
 
 
 def _check_when(spec: Recurrence) -> Recurrence:

@@ -4,10 +4,10 @@ letters, a small batch per transaction so the write lock is never held for long.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 
 from services.api import transitions
+from services.api.due_loop import DueLoop
 from services.api.metrics import ApiMetrics
 from shared.clock import now_ms
 from shared.db import BatchWriter
@@ -24,15 +24,21 @@ def purge_interval(ttl_s: float) -> float:
     return min(max(ttl_s / 4, MIN_INTERVAL_S), MAX_INTERVAL_S)
 
 
-class Retention:
+class Retention(DueLoop):
     """Deletes expired final tasks in the background (nothing at all when the TTL is 0)."""
 
+    name = "taskq-retention"
+
     def __init__(self, writer: BatchWriter, ttl_s: float, metrics: ApiMetrics) -> None:
+        super().__init__()
         self._writer = writer
         self._ttl_ms = round(ttl_s * 1000)
-        self._interval = purge_interval(ttl_s)
+        self.max_sleep_s = purge_interval(ttl_s)
         self._metrics = metrics
-        self._task: asyncio.Task[None] | None = None
+
+    async def step(self) -> int | None:
+        await self.purge()
+        return None  # look again in max_sleep_s
 
     async def purge(self) -> int:
         """Delete every final task processed more than the TTL ago; return how many."""
@@ -50,20 +56,6 @@ class Retention:
             logger.info("purged expired tasks", extra={"purged": purged})
         return purged
 
-    async def _run(self) -> None:
-        while True:
-            await asyncio.sleep(self._interval)
-            try:
-                await self.purge()
-            except Exception:  # tried again next interval
-                logger.exception("result retention purge failed")
-
     def start(self) -> None:
         if self._ttl_ms > 0:
-            self._task = asyncio.create_task(self._run(), name="taskq-retention")
-
-    async def close(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+            super().start()

@@ -6,15 +6,10 @@ from aiohttp import web
 
 from services.api import schedule_store
 from services.api.keys import reader_key, scheduler_key, settings_key, writer_key
-from services.api.recurrence import Recurrence, name_ok, parse_create, parse_patch
-from services.api.responses import error_response, json_response
+from services.api.recurrence import name_ok, parse_create, parse_patch
+from services.api.responses import error_response, json_response, require_json
 from shared.clock import now_ms
 from shared.errors import ValidationError
-
-
-def _require_json(request: web.Request) -> None:
-    if request.content_type != "application/json":
-        raise web.HTTPUnsupportedMediaType(reason="Content-Type must be application/json")
 
 
 def _name(request: web.Request) -> str:
@@ -28,18 +23,14 @@ def _not_found() -> web.Response:
     return error_response("schedule not found", 404)
 
 
-def _first_run(spec: Recurrence, now: int) -> int:
-    return spec.next_after(now)
-
-
 async def create_schedule(request: web.Request) -> web.Response:
     """POST /schedules: 201 with the schedule and its next_run_at; 409 if the name exists."""
-    _require_json(request)
+    require_json(request)
     app = request.app
     spec = parse_create(await request.read(), app[settings_key].consumer_timeout_s)
     now = now_ms()
     try:
-        row = await app[writer_key].run(schedule_store.create(spec, _first_run(spec, now), now))
+        row = await app[writer_key].run(schedule_store.create(spec, spec.next_after(now), now))
     except schedule_store.NameTaken:
         return error_response(f"a schedule named {spec.name!r} exists already", 409)
     app[scheduler_key].wake()
@@ -63,7 +54,7 @@ async def get_schedule(request: web.Request) -> web.Response:
 
 async def patch_schedule(request: web.Request) -> web.Response:
     """PATCH /schedules/{name}: change the expression, data, time limit or `enabled`."""
-    _require_json(request)
+    require_json(request)
     app = request.app
     name = _name(request)
     row = await schedule_store.get(app[reader_key], name)
@@ -79,7 +70,7 @@ async def patch_schedule(request: web.Request) -> web.Response:
         current.timezone,
         current.every_s,
     )
-    next_run = int(row[8]) if same_when and current.enabled else _first_run(spec, now)
+    next_run = int(row[8]) if same_when and current.enabled else spec.next_after(now)
     updated = await app[writer_key].run(schedule_store.update(spec, next_run, now))
     if updated is None:
         return _not_found()

@@ -3,14 +3,13 @@ next fire time comes, creating an ordinary task, and publishes it through the ou
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 
 import aiosqlite
 import orjson
 
 from services.api import schedule_store
+from services.api.due_loop import DueLoop
 from services.api.metrics import ApiMetrics
 from services.api.outbox import Outbox
 from services.api.publisher import Publisher
@@ -22,11 +21,15 @@ from shared.models import Envelope, new_task_id
 logger = logging.getLogger(__name__)
 
 FIRE_BATCH = 100
-# As the dispatcher's: another API process's new or changed schedule is seen this late at most.
-MAX_SLEEP_S = 0.25
 
 
-class Scheduler:
+class Scheduler(DueLoop):
+    """Sleeps until the next fire time (or a wake-up), then fires the due schedules."""
+
+    name = "taskq-scheduler"
+    # As the dispatcher's: another API process's new or changed schedule is seen this late.
+    max_sleep_s = 0.25
+
     def __init__(
         self,
         writer: BatchWriter,
@@ -35,17 +38,16 @@ class Scheduler:
         outbox: Outbox,
         metrics: ApiMetrics,
     ) -> None:
+        super().__init__()
         self._writer = writer
         self._reader = reader
         self._publisher = publisher
         self._outbox = outbox
         self._metrics = metrics
-        self._wakeup = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
 
-    def wake(self) -> None:
-        """A schedule was created or changed."""
-        self._wakeup.set()
+    async def step(self) -> int | None:
+        await self.fire_due()
+        return await schedule_store.next_fire(self._reader)
 
     async def fire_due(self) -> int:
         """Fire every schedule that is due; return how many tasks were created."""
@@ -72,28 +74,3 @@ class Scheduler:
                 continue
             self._outbox.confirmed(task_id)
         return created
-
-    async def _run(self) -> None:
-        while True:
-            try:
-                await self.fire_due()
-                upcoming = await schedule_store.next_fire(self._reader)
-                wait = MAX_SLEEP_S
-                if upcoming is not None:
-                    wait = min(max(upcoming - now_ms(), 0) / 1000, MAX_SLEEP_S)
-            except Exception:  # tried again shortly
-                logger.exception("firing schedules failed")
-                wait = MAX_SLEEP_S
-            self._wakeup.clear()
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(wait):
-                    await self._wakeup.wait()
-
-    def start(self) -> None:
-        self._task = asyncio.create_task(self._run(), name="taskq-scheduler")
-
-    async def close(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task

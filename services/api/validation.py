@@ -57,16 +57,21 @@ def parse_submission(body: bytes, timeout_limit_s: float = math.inf) -> Submissi
     data = payload.get("data", {})
     if data is None:
         data = {}
+    data_json = check_data(action, data)
+    return Submission(action, data, data_json, parse_timing(payload, now_ms(), timeout_limit_s))
+
+
+def check_data(action: str, data: object) -> str:
+    """`data` as JSON text, once it is an object the action accepts (ValidationError if not)."""
     if not isinstance(data, dict):
         raise ValidationError("data must be a JSON object", "data")
     registry.validate(action, data)
     try:
         # Encoded one level down, as the queue message nests it: orjson refuses deep nesting,
         # and data that fits here must fit there too.
-        data_json = orjson.dumps([data])[1:-1].decode()
+        return orjson.dumps([data])[1:-1].decode()
     except orjson.JSONEncodeError as exc:
         raise ValidationError("data is nested too deeply", "data") from exc
-    return Submission(action, data, data_json, parse_timing(payload, now_ms(), timeout_limit_s))
 
 
 @dataclass(frozen=True, slots=True)

@@ -19,7 +19,7 @@ from services.api.keys import (
     settings_key,
     writer_key,
 )
-from services.api.responses import error_response, json_response
+from services.api.responses import error_response, json_response, require_json
 from services.api.validation import (
     parse_idempotency_key,
     parse_list_query,
@@ -38,11 +38,6 @@ BULK_RETRY_LIMIT = 10_000
 BULK_PUBLISH_CONCURRENCY = 64
 
 
-def _require_json(request: web.Request) -> None:
-    if request.content_type != "application/json":
-        raise web.HTTPUnsupportedMediaType(reason="Content-Type must be application/json")
-
-
 def _task_id(request: web.Request) -> str:
     task_id = request.match_info["task_id"]
     if not is_uuid(task_id):
@@ -56,7 +51,7 @@ def _queue_failed() -> web.Response:
 
 async def create_task(request: web.Request) -> web.Response:
     """POST /tasks: store, publish with confirm, then 202."""
-    _require_json(request)
+    require_json(request)
     app = request.app
     settings = app[settings_key]
     submission = parse_submission(await request.read(), settings.consumer_timeout_s)

@@ -12,6 +12,7 @@ import pytest
 
 from shared.config import Settings
 from tests.reliability.observe import query, status_of, task_row, wait_final, wait_until
+from tests.reliability.tcp_proxy import TcpProxy
 from tests.support.processes import ServiceProcess, Stack, free_port
 
 pytestmark = pytest.mark.integration
@@ -56,6 +57,27 @@ def test_a_delayed_task_survives_kill_9_of_api_and_consumer(
     assert row["status"] == "completed" and row["attempts"] == 1
     assert row["started_at"] >= row["run_at"]
     assert query(settings, "SELECT * FROM dead_letters") == []
+
+
+def test_a_due_task_whose_publish_fails_is_published_later(
+    stack: Stack, settings: Settings, settings_with, make_proxy, client: httpx.Client
+) -> None:
+    proxy: TcpProxy = make_proxy()
+    cut_off = settings_with(
+        settings, amqp_url=proxy.url(settings.amqp_url), orphan_age_s=1, publish_timeout_s=1
+    )
+    stack.migrate()
+    api = stack.api(cut_off)
+    stack.consumer()
+    task_id = client.post("/tasks", json={"action": "sum", "delay_s": 1}).json()["id"]
+    proxy.cut()  # the API loses the broker before the task is due
+    wait_until(lambda: status_of(settings, task_id) == "queued", 30, "the dispatch")
+    wait_until(lambda: "due task not published yet" in api.log(), 30, "the failed publish")
+    row = task_row(settings, task_id)
+    assert row is not None and row["published"] == 0  # kept in the outbox, not lost
+    proxy.restore()
+    row = wait_final(settings, task_id)
+    assert row["status"] == "completed" and row["attempts"] == 1
 
 
 def fire_times(settings: Settings, name: str) -> list[int]:
