@@ -60,13 +60,16 @@ class Dispatcher(DueLoop):
         """Queue and publish every task due now; return how many were taken."""
         taken = 0
         while True:
-            rows = await self._writer.run(transitions.dispatch_due(now_ms(), DISPATCH_BATCH))
+            now = now_ms()
+            rows = await self._writer.run(transitions.dispatch_due(now, DISPATCH_BATCH))
+            for *_, run_at in rows:
+                self._metrics.dispatch_lateness.observe((now - run_at) / 1000)
             taken += len(rows)
             await self._publish(rows)
             if len(rows) < DISPATCH_BATCH:
                 return taken
 
-    async def _publish(self, rows: list[tuple[str, str, str]]) -> None:
+    async def _publish(self, rows: list[tuple[str, str, str, int]]) -> None:
         gate = asyncio.Semaphore(PUBLISH_CONCURRENCY)
 
         async def one(task_id: str, action: str, data: str) -> None:
@@ -82,4 +85,4 @@ class Dispatcher(DueLoop):
             self._outbox.confirmed(task_id)
             self._metrics.dispatched.inc()
 
-        await asyncio.gather(*(one(*row) for row in rows))
+        await asyncio.gather(*(one(task_id, action, data) for task_id, action, data, _ in rows))

@@ -44,6 +44,12 @@ class ApiMetrics:
             "Delayed tasks published when they came due",
             registry=self.registry,
         )
+        self.dispatch_lateness = Histogram(
+            "taskq_dispatch_lateness_seconds",
+            "How long after its run_at a delayed task was taken from SQLite to be published",
+            buckets=LATENCY_BUCKETS,
+            registry=self.registry,
+        )
         self.purged = Counter(
             "taskq_tasks_purged",
             "Final tasks deleted by result retention (TASKQ_RESULT_TTL_S) or DELETE /tasks/{id}",

@@ -185,20 +185,20 @@ def restore_failed(task_id: str, error: str) -> WriteOp[None]:
     return op
 
 
-def dispatch_due(now: int, limit: int) -> WriteOp[list[tuple[str, str, str]]]:
+def dispatch_due(now: int, limit: int) -> WriteOp[list[tuple[str, str, str, int]]]:
     """scheduled → queued for the tasks due by `now` (at most `limit`, earliest first); return
-    their (id, action, data). Conditional on `scheduled` inside the writer's transaction, so
-    two API processes never both take one task; the queued row, unpublished, is the outbox's
-    until the broker confirms it."""
+    their (id, action, data, run_at). Conditional on `scheduled` inside the writer's
+    transaction, so two API processes never both take one task; the queued row, unpublished,
+    is the outbox's until the broker confirms it."""
 
-    def op(conn: sqlite3.Connection) -> list[tuple[str, str, str]]:
+    def op(conn: sqlite3.Connection) -> list[tuple[str, str, str, int]]:
         rows = conn.execute(
             "UPDATE tasks SET status = ?, queued_at = ?, published = 0"
             " WHERE id IN (SELECT id FROM tasks WHERE status = ? AND run_at <= ?"
-            " ORDER BY run_at LIMIT ?) AND status = ? RETURNING id, action, data",
+            " ORDER BY run_at LIMIT ?) AND status = ? RETURNING id, action, data, run_at",
             (Status.QUEUED, now, Status.SCHEDULED, now, limit, Status.SCHEDULED),
         ).fetchall()
-        return [(r[0], r[1], r[2]) for r in rows]
+        return [(r[0], r[1], r[2], r[3]) for r in rows]
 
     return op
 

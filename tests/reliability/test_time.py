@@ -91,15 +91,20 @@ def fire_times(settings: Settings, name: str) -> list[int]:
     return [ms(row["key"].removeprefix(f"schedule:{name}:")) for row in rows]
 
 
+@pytest.mark.parametrize(
+    "when",
+    [{"every_s": 1}, {"cron": "* * * * * *", "timezone": "Europe/Berlin"}],
+    ids=["every_s", "cron"],
+)
 def test_a_schedule_fires_across_an_api_restart_and_two_apis_without_doubling(
-    stack: Stack, settings: Settings, settings_with, client: httpx.Client
+    stack: Stack, settings: Settings, settings_with, client: httpx.Client, when: dict[str, object]
 ) -> None:
     stack.migrate()
     api = stack.api()
     second = settings_with(settings, http_port=free_port())
     other = stack.api(second)  # a second API process on the same database
     stack.consumer()
-    body = {"name": "tick", "action": "sum", "data": {"numbers": [1]}, "every_s": 1}
+    body = {"name": "tick", "action": "sum", "data": {"numbers": [1]}, **when}
     assert client.post("/schedules", json=body).status_code == 201
     wait_until(lambda: len(fire_times(settings, "tick")) >= 3, 30, "three firings")
 
