@@ -6,12 +6,15 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from aiohttp import web
 from aiohttp.test_utils import TestClient
+
+Client = TestClient[web.Request, web.Application]
 
 pytestmark = pytest.mark.integration
 
 
-async def test_a_delayed_task_is_scheduled(client: TestClient) -> None:
+async def test_a_delayed_task_is_scheduled(client: Client) -> None:
     response = await client.post("/tasks", json={"action": "sum", "data": {}, "delay_s": 60})
     assert response.status == 202
     body = await response.json()
@@ -24,7 +27,7 @@ async def test_a_delayed_task_is_scheduled(client: TestClient) -> None:
     assert stats["counts"]["scheduled"] == 1
 
 
-async def test_a_run_at_in_the_past_queues_now(client: TestClient) -> None:
+async def test_a_run_at_in_the_past_queues_now(client: Client) -> None:
     response = await client.post(
         "/tasks", json={"action": "sum", "run_at": "2001-01-01T00:00:00Z", "timeout_s": 5}
     )
@@ -45,14 +48,12 @@ async def test_a_run_at_in_the_past_queues_now(client: TestClient) -> None:
         ({"timeout_s": 86400}, 422),
     ],
 )
-async def test_bad_timing_is_refused(
-    client: TestClient, extra: dict[str, Any], status: int
-) -> None:
+async def test_bad_timing_is_refused(client: Client, extra: dict[str, Any], status: int) -> None:
     response = await client.post("/tasks", json={"action": "sum", **extra})
     assert response.status == status
 
 
-async def test_delete_a_task(client: TestClient) -> None:
+async def test_delete_a_task(client: Client) -> None:
     scheduled = (await (await client.post("/tasks", json={"action": "sum", "delay_s": 60})).json())[
         "id"
     ]
@@ -62,7 +63,7 @@ async def test_delete_a_task(client: TestClient) -> None:
     assert (await client.get(f"/tasks/{scheduled}")).status == 200
 
 
-async def test_schedules_crud(client: TestClient) -> None:
+async def test_schedules_crud(client: Client) -> None:
     body = {
         "name": "nightly-report",
         "action": "sum",

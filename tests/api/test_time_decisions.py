@@ -9,18 +9,20 @@ import uuid
 from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 from zoneinfo import ZoneInfo
 
 import orjson
 import pytest
 
 from services.api import schedule_store, transitions
+from services.api.metrics import ApiMetrics
 from services.api.recurrence import Recurrence, parse_create, parse_patch
+from services.api.retention import Retention, purge_interval
 from services.api.store import insert_task
 from services.api.timing import MAX_DELAY_S, parse_timing
 from services.migrator.migrations import load_migrations, migrate
-from shared.db import WriteOp, configure
+from shared.db import BatchWriter, WriteOp, configure
 from shared.errors import UnprocessableError, ValidationError
 
 T0 = 1_700_000_000_000
@@ -244,3 +246,16 @@ def test_a_firing_happens_once(db: sqlite3.Connection) -> None:
     assert db.execute("SELECT key FROM idempotency_keys").fetchall() == [
         ("schedule:every:2023-11-14T22:13:20.000Z",)
     ]
+
+
+def test_retention_looks_at_a_fraction_of_its_ttl() -> None:
+    assert purge_interval(1) == 0.5  # never busier than twice a second
+    assert purge_interval(60) == 15
+    assert purge_interval(7 * 86400) == 60  # never idler than a minute
+
+
+async def test_a_ttl_of_zero_keeps_everything() -> None:
+    retention = Retention(cast(BatchWriter, None), 0, ApiMetrics())
+    retention.start()
+    assert retention._task is None  # no loop at all: nothing is ever purged
+    await retention.close()

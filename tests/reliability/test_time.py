@@ -5,6 +5,7 @@ never twice for one fire time; an attempt over its time limit fails; retention p
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from datetime import datetime
 
 import httpx
@@ -16,6 +17,7 @@ from tests.reliability.tcp_proxy import TcpProxy
 from tests.support.processes import ServiceProcess, Stack, free_port
 
 pytestmark = pytest.mark.integration
+Replace = Callable[..., Settings]
 
 
 def ms(rfc3339: str) -> int:
@@ -60,9 +62,13 @@ def test_a_delayed_task_survives_kill_9_of_api_and_consumer(
 
 
 def test_a_due_task_whose_publish_fails_is_published_later(
-    stack: Stack, settings: Settings, settings_with, make_proxy, client: httpx.Client
+    stack: Stack,
+    settings: Settings,
+    settings_with: Replace,
+    make_proxy: Callable[[], TcpProxy],
+    client: httpx.Client,
 ) -> None:
-    proxy: TcpProxy = make_proxy()
+    proxy = make_proxy()
     cut_off = settings_with(
         settings, amqp_url=proxy.url(settings.amqp_url), orphan_age_s=1, publish_timeout_s=1
     )
@@ -97,7 +103,11 @@ def fire_times(settings: Settings, name: str) -> list[int]:
     ids=["every_s", "cron"],
 )
 def test_a_schedule_fires_across_an_api_restart_and_two_apis_without_doubling(
-    stack: Stack, settings: Settings, settings_with, client: httpx.Client, when: dict[str, object]
+    stack: Stack,
+    settings: Settings,
+    settings_with: Replace,
+    client: httpx.Client,
+    when: dict[str, object],
 ) -> None:
     stack.migrate()
     api = stack.api()
@@ -140,7 +150,7 @@ def test_a_schedule_fires_across_an_api_restart_and_two_apis_without_doubling(
 
 
 def test_an_attempt_over_its_time_limit_fails_and_retries(
-    stack: Stack, settings: Settings, settings_with, client: httpx.Client
+    stack: Stack, settings: Settings, settings_with: Replace, client: httpx.Client
 ) -> None:
     stack.migrate()
     stack.api()
@@ -154,7 +164,7 @@ def test_an_attempt_over_its_time_limit_fails_and_retries(
 
 
 def test_a_consumer_refuses_a_time_limit_over_the_consumer_timeout(
-    stack: Stack, settings: Settings, settings_with
+    stack: Stack, settings: Settings, settings_with: Replace
 ) -> None:
     too_long = settings_with(settings, task_timeout_s=3600, consumer_timeout_s=1800)
     proc = ServiceProcess("consumer", too_long, stack.log_dir)
@@ -173,7 +183,7 @@ def purged(settings: Settings) -> float:
 
 
 def test_retention_purges_final_tasks(
-    stack: Stack, settings: Settings, settings_with, client: httpx.Client
+    stack: Stack, settings: Settings, settings_with: Replace, client: httpx.Client
 ) -> None:
     stack.migrate()
     stack.api(settings_with(settings, result_ttl_s=1))
