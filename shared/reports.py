@@ -94,8 +94,13 @@ class Answer:
     timeout_s: float | None = None
 
     def to_wire(self) -> list[Any]:
-        wire = [self.applied, self.status, self.attempts]
-        return wire if self.action is None else [*wire, self.action, self.data, self.timeout_s]
+        wire: list[Any] = [self.applied, self.status, self.attempts]
+        if self.action is not None:
+            wire += [self.action, self.data]
+            # Only when set: a consumer from before time limits reads the five-item answer.
+            if self.timeout_s is not None:
+                wire.append(self.timeout_s)
+        return wire
 
     @classmethod
     def from_wire(cls, raw: object) -> Answer:

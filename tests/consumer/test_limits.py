@@ -61,3 +61,4 @@ def test_a_claim_answer_carries_the_limit() -> None:
     answer = Answer(True, "running", 1, "sum", {}, 2.5)
     assert Answer.from_wire(answer.to_wire()) == answer
     assert Answer.from_wire([True, "running", 1, "sum", {}]).timeout_s is None
+    assert Answer(True, "running", 1, "sum", {}).to_wire() == [True, "running", 1, "sum", {}]
