@@ -18,14 +18,14 @@ from typing import Any
 import orjson
 from rich.console import Console
 
-from bench import clustered, e2e, plot, sections, wrk
+from bench import clustered, e2e, plot, schedule, sections, wrk
 from bench.plan import FULL, QUICK
 from bench.report import print_table, verdicts
 from bench.sampler import RssSampler
 from bench.stack import DEFAULT_AMQP_URL, ROOT, BrokerSpace
 
 # the cluster runs right after the single node's end to end, on a machine in the same state
-GROUPS = ("floor", "e2e", "cluster", "seed", "listing", "memory")
+GROUPS = ("floor", "e2e", "cluster", "seed", "listing", "memory", "schedule")
 NEEDS_WRK = {"e2e", "cluster", "seed", "memory"}
 
 
@@ -115,6 +115,9 @@ def main() -> None:
                 "seed": lambda: results.__setitem__("seed", sections.seed_and_scale_out(ctx)),
                 "listing": lambda: results.__setitem__("listing", sections.listing(ctx)),
                 "memory": lambda: results.__setitem__("memory", sections.memory(ctx)),
+                "schedule": lambda: results.__setitem__(
+                    "schedule", schedule.schedule_lateness(ctx)
+                ),
             }
             for name in GROUPS:
                 if name not in wanted:

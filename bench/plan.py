@@ -21,6 +21,9 @@ class Plan:
     listing_rows: int = 1_000_000
     listing_requests: int = 300
     memory_checkpoints: tuple[int, int] = (10_000, 100_000)
+    # delayed tasks due evenly over a window, with the consumers idle
+    schedule_tasks: int = 1_000
+    schedule_window_s: float = 60.0
     # the end to end run (e2e_tasks) again on the local three-node cluster, which takes ~30 s to
     # start: the quick run skips it
     cluster: bool = True
@@ -36,6 +39,8 @@ QUICK = Plan(
     listing_rows=100_000,
     listing_requests=100,
     memory_checkpoints=(1_000, 5_000),
+    schedule_tasks=200,
+    schedule_window_s=10.0,
     cluster=False,
 )
 

@@ -117,6 +117,14 @@ TARGETS = (
         " ms",
     ),
     Target(
+        "schedule",
+        "delayed task start lateness p99",
+        "≤ 1000 ms",
+        lambda r: _at_most(_get(r, "schedule", "lateness_ms", "p99"), 1000),
+        " ms",
+        digits=0,
+    ),
+    Target(
         "memory",
         "API RSS growth, last ÷ first checkpoint",
         "≤ +20%",
@@ -165,6 +173,10 @@ def _pcts(lat: Results | None) -> str:
     if not lat:
         return "—"
     return f"{_n(lat['p50'], 1)} / {_n(lat['p95'], 1)} / {_n(lat['p99'], 1)}"
+
+
+def _lateness(lat: Results) -> str:
+    return f"{_n(lat['p50'], 1)} / {_n(lat['p99'], 1)} / {_n(lat['max'], 1)}"
 
 
 def _consumer(settings: Results) -> str:
@@ -340,6 +352,11 @@ def _rows(results: Results) -> list[tuple[str, str, str]]:
                     f"{_n(peak, 1)}; {_n(a, 1)} → {_n(b, 1)}",
                 )
             )
+    late = results.get("schedule")
+    if late:
+        label = f"8 delayed tasks ({late['tasks']:,} due over {late['window_s']:g} s)"
+        rows.append((label, "start lateness p50/p99/max ms", _lateness(late["lateness_ms"])))
+        rows.append((label, "started early", str(late["early"])))
     rows += cluster_rows(results)
     loads = ", ".join(
         f"{name} {max(s['loadavg_1m']):.1f}" for name, s in (results.get("sections") or {}).items()

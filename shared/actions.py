@@ -43,6 +43,8 @@ class Action:
     name: str
     run: ActionFunc
     validate: Validator | None = None
+    # The action's own time limit per attempt (None: TASKQ_TASK_TIMEOUT_S).
+    timeout_s: float | None = None
 
 
 class Registry:
@@ -53,14 +55,14 @@ class Registry:
         self._fallback = Action("*", fallback)
 
     def action(
-        self, name: str, *, validate: Validator | None = None
+        self, name: str, *, validate: Validator | None = None, timeout_s: float | None = None
     ) -> Callable[[ActionFunc], ActionFunc]:
-        """Decorator that registers `func` as the action `name`."""
+        """Decorator that registers `func` as the action `name` (with its own time limit)."""
 
         def register(func: ActionFunc) -> ActionFunc:
             if name in self._actions:
                 raise ValueError(f"action {name!r} is registered twice")
-            self._actions[name] = Action(name, func, validate)
+            self._actions[name] = Action(name, func, validate, timeout_s)
             return func
 
         return register
@@ -74,6 +76,10 @@ class Registry:
         validator = self.get(name).validate
         if validator is not None:
             validator(data)
+
+    def actions(self) -> list[Action]:
+        """Every registered action, by name."""
+        return [self._actions[name] for name in sorted(self._actions)]
 
     def names(self) -> list[str]:
         """Registered action names, sorted."""

@@ -50,6 +50,16 @@ def _positive_float(name: str, raw: str) -> float:
     return value
 
 
+def _non_negative_float(name: str, raw: str) -> float:
+    try:
+        value = float(raw)
+    except ValueError:
+        value = math.nan
+    if not (value >= 0 and math.isfinite(value)):
+        raise ConfigError(f"{name} must be a non-negative number, got {raw!r}")
+    return value
+
+
 def _delays(name: str, raw: str) -> tuple[float, ...]:
     parts = [p.strip() for p in raw.split(",") if p.strip()]
     if not parts:
@@ -132,6 +142,9 @@ class Settings:
     idempotency_ttl_s: float = 86400.0
     commit_linger_ms: int = 0
     db_synchronous: str = "FULL"
+    task_timeout_s: float = 300.0
+    consumer_timeout_s: float = 1800.0
+    result_ttl_s: float = 604800.0
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str]) -> Settings:
@@ -176,6 +189,9 @@ _VARIABLES: dict[str, tuple[str, Callable[[str, str], Any]]] = {
     "idempotency_ttl_s": ("TASKQ_IDEMPOTENCY_TTL_S", _positive_float),
     "commit_linger_ms": ("TASKQ_COMMIT_LINGER_MS", _non_negative_int),
     "db_synchronous": ("TASKQ_DB_SYNCHRONOUS", _synchronous),
+    "task_timeout_s": ("TASKQ_TASK_TIMEOUT_S", _positive_float),
+    "consumer_timeout_s": ("TASKQ_CONSUMER_TIMEOUT_S", _positive_float),
+    "result_ttl_s": ("TASKQ_RESULT_TTL_S", _non_negative_float),
 }
 
 # Documented in the README's configuration table; a test keeps the two in step.

@@ -18,7 +18,11 @@ class ValidationError(TaskqError):
         self.field = field
 
 
-class ActionDataError(ValidationError):
+class UnprocessableError(ValidationError):
+    """A well-formed request asks for what taskq cannot do (a time too far ahead, say): 422."""
+
+
+class ActionDataError(UnprocessableError):
     """The task's data does not fit what its action declares."""
 
 

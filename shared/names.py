@@ -9,6 +9,7 @@ from enum import StrEnum
 class Status(StrEnum):
     """A task's lifecycle state as stored in SQLite and shown by the API."""
 
+    SCHEDULED = "scheduled"  # a delayed task, waiting in SQLite for its run_at
     QUEUED = "queued"
     RUNNING = "running"
     RETRYING = "retrying"

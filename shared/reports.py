@@ -98,21 +98,39 @@ class Answer:
     # reads it back as a dict.
     action: str | None = None
     data: Any = None
+    # The time limit the task was submitted with (None: the action's default or the setting).
+    timeout_s: float | None = None
 
     def to_wire(self) -> list[Any]:
-        wire = [self.applied, self.status, self.attempts]
-        return wire if self.action is None else [*wire, self.action, self.data]
+        wire: list[Any] = [self.applied, self.status, self.attempts]
+        if self.action is not None:
+            wire += [self.action, self.data]
+            # Only when set: a consumer from before time limits reads the five-item answer.
+            if self.timeout_s is not None:
+                wire.append(self.timeout_s)
+        return wire
 
     @classmethod
     def from_wire(cls, raw: object) -> Answer:
-        if not (isinstance(raw, list) and len(raw) in (3, 5)):
-            raise InvalidMessageError("an answer is [applied, status, attempts(, action, data)]")
+        if not (isinstance(raw, list) and len(raw) in (3, 5, 6)):
+            raise InvalidMessageError(
+                "an answer is [applied, status, attempts(, action, data(, timeout_s))]"
+            )
         applied, status, attempts, *task = raw
-        action, data = task if task else (None, None)
+        action, data, timeout_s = (*task, None)[:3] if task else (None, None, None)
         if task and not (isinstance(action, str) and isinstance(data, dict)):
             raise InvalidMessageError("a claim's task is [action, data object]")
+        if timeout_s is not None and not (
+            isinstance(timeout_s, int | float) and not isinstance(timeout_s, bool) and timeout_s > 0
+        ):
+            raise InvalidMessageError("a claim's timeout_s is a positive number or null")
         return cls(
-            bool(applied), status if isinstance(status, str) else None, int(attempts), action, data
+            bool(applied),
+            status if isinstance(status, str) else None,
+            int(attempts),
+            action,
+            data,
+            None if timeout_s is None else float(timeout_s),
         )
 
 

@@ -11,12 +11,16 @@ from collections.abc import AsyncIterator
 import uvloop
 from aiohttp import web
 
+from services.api.dispatcher import Dispatcher
 from services.api.keys import (
+    dispatcher_key,
     metrics_key,
     outbox_key,
     publisher_key,
     reader_key,
     recorder_key,
+    retention_key,
+    scheduler_key,
     settings_key,
     writer_key,
 )
@@ -25,7 +29,9 @@ from services.api.middlewares import auth_middleware, error_middleware, metrics_
 from services.api.outbox import Outbox
 from services.api.publisher import Publisher
 from services.api.recorder import RecorderThread
+from services.api.retention import Retention
 from services.api.routes import setup_routes
+from services.api.scheduler import Scheduler
 from shared.config import Settings
 from shared.db import BatchWriter, check_schema, open_reader
 from shared.errors import TaskqError
@@ -78,6 +84,22 @@ async def outbox_ctx(app: web.Application) -> AsyncIterator[None]:
     await outbox.close()
 
 
+async def time_ctx(app: web.Application) -> AsyncIterator[None]:
+    """What runs on the clock: delayed tasks coming due, schedules firing, result retention."""
+    parts = (app[writer_key], app[reader_key], app[publisher_key], app[outbox_key])
+    dispatcher = Dispatcher(*parts, app[metrics_key])
+    scheduler = Scheduler(*parts, app[metrics_key])
+    retention = Retention(app[writer_key], app[settings_key].result_ttl_s, app[metrics_key])
+    for part in (dispatcher, scheduler, retention):
+        part.start()
+    app[dispatcher_key] = dispatcher
+    app[scheduler_key] = scheduler
+    app[retention_key] = retention
+    yield
+    for part in (retention, scheduler, dispatcher):
+        await part.close()
+
+
 def create_app(settings: Settings) -> web.Application:
     app = web.Application(
         client_max_size=MAX_BODY_BYTES,
@@ -85,8 +107,9 @@ def create_app(settings: Settings) -> web.Application:
     )
     app[settings_key] = settings
     app[metrics_key] = ApiMetrics()
-    # Order matters: the recorder and the outbox need the database and the broker.
-    app.cleanup_ctx.extend([database_ctx, broker_ctx, recorder_ctx, outbox_ctx])
+    # Order matters: the recorder and the outbox need the database and the broker, and the
+    # dispatcher needs the outbox.
+    app.cleanup_ctx.extend([database_ctx, broker_ctx, recorder_ctx, outbox_ctx, time_ctx])
     setup_routes(app)
     return app
 

@@ -39,6 +39,27 @@ class ApiMetrics:
             "Unconfirmed tasks published again by the recovery sweep",
             registry=self.registry,
         )
+        self.dispatched = Counter(
+            "taskq_tasks_dispatched",
+            "Delayed tasks published when they came due",
+            registry=self.registry,
+        )
+        self.dispatch_lateness = Histogram(
+            "taskq_dispatch_lateness_seconds",
+            "How long after its run_at a delayed task was taken from SQLite to be published",
+            buckets=LATENCY_BUCKETS,
+            registry=self.registry,
+        )
+        self.purged = Counter(
+            "taskq_tasks_purged",
+            "Final tasks deleted by result retention (TASKQ_RESULT_TTL_S) or DELETE /tasks/{id}",
+            registry=self.registry,
+        )
+        self.fired = Counter(
+            "taskq_schedule_firings",
+            "Tasks created by recurring schedules",
+            registry=self.registry,
+        )
         self.replayed = Counter(
             "taskq_tasks_replayed", "Failed tasks put back in the queue", registry=self.registry
         )

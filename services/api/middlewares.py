@@ -11,7 +11,7 @@ from aiohttp.typedefs import Handler
 
 from services.api.keys import metrics_key, settings_key
 from services.api.responses import error_response
-from shared.errors import ActionDataError, ValidationError
+from shared.errors import UnprocessableError, ValidationError
 
 logger = logging.getLogger(__name__)
 
@@ -47,7 +47,7 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         return await handler(request)
     except ValidationError as exc:
         # `field` names the input at fault, so a client can point at it
-        status = 422 if isinstance(exc, ActionDataError) else 400
+        status = 422 if isinstance(exc, UnprocessableError) else 400
         if exc.field is None:
             return error_response(exc.message, status)
         return error_response(exc.message, status, field=exc.field)

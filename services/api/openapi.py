@@ -7,49 +7,24 @@ checks every live response against it.
 from __future__ import annotations
 
 import copy
-from typing import Any
 
+from services.api import openapi_time
+from services.api.openapi_parts import (
+    JSON,
+    UUID_PATTERN,
+    Schema,
+    closed,
+    error,
+    header,
+    json_body,
+    nullable,
+    query,
+    ref,
+    responses,
+    use,
+)
 from services.api.validation import DEFAULT_LIMIT, MAX_ACTION_LENGTH, MAX_KEY_LENGTH, MAX_LIMIT
 from shared.names import Status
-
-Schema = dict[str, Any]
-
-UUID_PATTERN = "^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$"
-JSON = "application/json"
-
-
-def ref(name: str) -> Schema:
-    return {"$ref": f"#/components/schemas/{name}"}
-
-
-def nullable(schema: Schema) -> Schema:
-    return {**schema, "type": [schema["type"], "null"]}
-
-
-def closed(required: list[str], **properties: Schema) -> Schema:
-    """An object schema that names every property the API sends."""
-    return {
-        "type": "object",
-        "required": required,
-        "properties": properties,
-        "additionalProperties": False,
-    }
-
-
-def json_body(schema: Schema, description: str, headers: Schema | None = None) -> Schema:
-    response: Schema = {"description": description, "content": {JSON: {"schema": schema}}}
-    if headers:
-        response["headers"] = headers
-    return response
-
-
-def error(description: str, headers: Schema | None = None) -> Schema:
-    return json_body(ref("Error"), description, headers)
-
-
-def header(description: str, schema: Schema | None = None) -> Schema:
-    return {"description": description, "schema": schema or {"type": "string"}}
-
 
 ACTION = {
     "type": "string",
@@ -77,6 +52,7 @@ SCHEMAS: dict[str, Schema] = {
             "created_at",
             "started_at",
             "processed_at",
+            *openapi_time.TASK_FIELDS,
         ],
         id={"type": "string", "format": "uuid"},
         action={"type": "string"},
@@ -88,6 +64,7 @@ SCHEMAS: dict[str, Schema] = {
         created_at=TIMESTAMP,
         started_at=nullable(TIMESTAMP),
         processed_at=nullable(TIMESTAMP),
+        **openapi_time.TASK_FIELDS,
     ),
     "NewTask": closed(
         ["action"],
@@ -99,6 +76,7 @@ SCHEMAS: dict[str, Schema] = {
             "description": "The action's input; absent or null means `{}`. Each action may "
             "refuse data it cannot use (422).",
         },
+        **openapi_time.SUBMISSION_FIELDS,
     ),
     "Accepted": closed(
         ["id", "status"],
@@ -149,6 +127,7 @@ SCHEMAS: dict[str, Schema] = {
         broker={"type": "boolean"},
         database={"type": "boolean"},
     ),
+    **openapi_time.SCHEMAS,
     "Error": closed(
         ["error"],
         error={"type": "string"},
@@ -177,24 +156,6 @@ PARAMETERS: dict[str, Schema] = {
         "schema": {"type": "string", "format": "uuid", "pattern": UUID_PATTERN},
     },
 }
-
-
-def responses(**by_status: Schema) -> Schema:
-    return {status.removeprefix("s"): response for status, response in by_status.items()}
-
-
-def use(name: str) -> Schema:
-    return {"$ref": f"#/components/responses/{name}"}
-
-
-def query(name: str, schema: Schema, description: str) -> Schema:
-    return {
-        "name": name,
-        "in": "query",
-        "required": False,
-        "schema": schema,
-        "description": description,
-    }
 
 
 TASK_LINKS = {
@@ -332,6 +293,7 @@ PATHS: dict[str, Schema] = {
                 s404=use("NotFound"),
             ),
         },
+        "delete": openapi_time.DELETE_TASK,
     },
     "/tasks/{task_id}/retry": {
         "parameters": [{"$ref": "#/components/parameters/TaskId"}],
@@ -411,10 +373,11 @@ def document() -> Schema:
             },
             "tags": [
                 {"name": "tasks", "description": "Submit, find and replay tasks."},
+                {"name": "schedules", "description": "Recurring tasks, by cron or interval."},
                 {"name": "monitoring", "description": "Numbers, probes and metrics."},
             ],
             "security": [{"bearerAuth": []}],
-            "paths": PATHS,
+            "paths": {**PATHS, **openapi_time.PATHS},
             "components": {
                 "schemas": SCHEMAS,
                 "responses": RESPONSES,

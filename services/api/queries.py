@@ -124,3 +124,10 @@ async def completed_per_minute(db: aiosqlite.Connection, since: int) -> dict[int
         (since,),
     ) as cur:
         return {int(minute) * 60000: count for minute, count in await cur.fetchall()}
+
+
+async def next_due(db: aiosqlite.Connection) -> int | None:
+    """The earliest run_at of a scheduled task (one seek of the tasks_due index)."""
+    async with db.execute("SELECT MIN(run_at) FROM tasks WHERE status = 'scheduled'") as cur:
+        row = await cur.fetchone()
+    return None if row is None or row[0] is None else int(row[0])

@@ -24,3 +24,9 @@ def error_response(
     message: str, status: int, headers: Mapping[str, str] | None = None, **extra: Any
 ) -> web.Response:
     return json_response({"error": message, **extra}, status, headers)
+
+
+def require_json(request: web.Request) -> None:
+    """A body that is not declared JSON is a 415."""
+    if request.content_type != "application/json":
+        raise web.HTTPUnsupportedMediaType(reason="Content-Type must be application/json")

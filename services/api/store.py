@@ -31,9 +31,14 @@ def insert_task(
     key: str | None = None,
     request_hash: str | None = None,
     key_ttl_ms: int = 0,
+    run_at: int | None = None,
+    timeout_s: float | None = None,
+    schedule: str | None = None,
 ) -> WriteOp[Existing | None]:
-    """Store a new `queued` task (and its idempotency key); with a fresh matching key, return the
-    Existing task instead. Runs in one transaction, so two requests with one key cannot race."""
+    """Store a new task, `queued`, or `scheduled` when it has a `run_at` (and its idempotency
+    key); with a fresh matching key, return the Existing task instead. Runs in one
+    transaction, so two requests with one key cannot race."""
+    status = "queued" if run_at is None else "scheduled"
 
     def op(conn: sqlite3.Connection) -> Existing | None:
         if key is not None:
@@ -48,9 +53,9 @@ def insert_task(
                 return Existing(row[0], row[2], pending=row[2] == "queued" and not row[3])
             conn.execute("DELETE FROM idempotency_keys WHERE key = ?", (key,))
         conn.execute(
-            "INSERT INTO tasks (id, action, data, status, attempts, created_at, queued_at)"
-            " VALUES (?, ?, ?, 'queued', 0, ?, ?)",
-            (task_id, action, data_json, now, now),
+            "INSERT INTO tasks (id, action, data, status, attempts, created_at, queued_at,"
+            " run_at, timeout_s, schedule) VALUES (?, ?, ?, ?, 0, ?, ?, ?, ?, ?)",
+            (task_id, action, data_json, status, now, now, run_at, timeout_s, schedule),
         )
         if key is not None:
             conn.execute(

@@ -2,10 +2,13 @@
 writer (shared.db.BatchWriter). The API is the database's one owner, so this is the one place
 that moves a task from one status to another.
 
+    scheduled ──due (dispatcher)──┐
+                                  ▼
     queued ──claim──▶ running ──complete──▶ completed
       ▲  ▲              │ ▲ ──retry──▶ retrying ──claim──┘
       │  └─withdraw     │ └──claim (its consumer died)
       │   (503)         └──fail / dead letter──▶ failed ──requeue (replay)──┘
+    completed | failed ──purge / delete──▶ (gone)
 
 Every transition is conditional on the current status, and a consumer's on its claim token, so
 a duplicate or late delivery never overwrites a final result: one task, one row, one result.
@@ -18,7 +21,7 @@ import sqlite3
 import orjson
 
 from shared.db import WriteOp
-from shared.names import CLAIMABLE_STATUSES, Status
+from shared.names import CLAIMABLE_STATUSES, FINAL_STATUSES, Status
 from shared.reports import Answer
 
 _CLAIMABLE = tuple(sorted(CLAIMABLE_STATUSES))
@@ -46,17 +49,18 @@ def claim(task_id: str, token: str, now: int, rank: int = 0) -> WriteOp[Answer]:
             "UPDATE tasks SET status = ?, attempts = attempts + 1, started_at = ?,"
             f" claim_token = ?, claim_rank = ? WHERE id = ? AND {_IN_CLAIMABLE}"
             " AND NOT (status = ? AND claim_token IS ?)"
-            " AND (claim_rank IS NULL OR claim_rank <= ?) RETURNING attempts, action, data",
+            " AND (claim_rank IS NULL OR claim_rank <= ?) RETURNING attempts, action, data,"
+            " timeout_s",
             (Status.RUNNING, now, token, rank, task_id, *_CLAIMABLE, Status.RUNNING, token, rank),
         ).fetchone()
         if row is None:
             row = conn.execute(
-                "SELECT attempts, action, data FROM tasks"
+                "SELECT attempts, action, data, timeout_s FROM tasks"
                 " WHERE id = ? AND status = ? AND claim_token = ?",
                 (task_id, Status.RUNNING, token),
             ).fetchone()
         if row is not None:
-            return Answer(True, Status.RUNNING, row[0], row[1], orjson.Fragment(row[2]))
+            return Answer(True, Status.RUNNING, row[0], row[1], orjson.Fragment(row[2]), row[3])
         status, attempts, _ = _current(conn, task_id)
         return Answer(False, status, attempts)
 
@@ -183,5 +187,66 @@ def restore_failed(task_id: str, error: str) -> WriteOp[None]:
             " WHERE id = ? AND status = ? AND published = 0",
             (Status.FAILED, error, task_id, Status.QUEUED),
         )
+
+    return op
+
+
+def dispatch_due(now: int, limit: int) -> WriteOp[list[tuple[str, str, str, int]]]:
+    """scheduled → queued for the tasks due by `now` (at most `limit`, earliest first); return
+    their (id, action, data, run_at). Conditional on `scheduled` inside the writer's
+    transaction, so two API processes never both take one task; the queued row, unpublished,
+    is the outbox's until the broker confirms it."""
+
+    def op(conn: sqlite3.Connection) -> list[tuple[str, str, str, int]]:
+        rows = conn.execute(
+            "UPDATE tasks SET status = ?, queued_at = ?, published = 0"
+            " WHERE id IN (SELECT id FROM tasks WHERE status = ? AND run_at <= ?"
+            " ORDER BY run_at LIMIT ?) AND status = ? RETURNING id, action, data, run_at",
+            (Status.QUEUED, now, Status.SCHEDULED, now, limit, Status.SCHEDULED),
+        ).fetchall()
+        return [(r[0], r[1], r[2], r[3]) for r in rows]
+
+    return op
+
+
+_FINAL = tuple(sorted(FINAL_STATUSES))
+
+
+def _delete(conn: sqlite3.Connection, task_ids: list[str]) -> None:
+    marks = ", ".join("?" * len(task_ids))
+    conn.execute(f"DELETE FROM dead_letters WHERE task_id IN ({marks})", task_ids)
+    conn.execute(f"DELETE FROM idempotency_keys WHERE task_id IN ({marks})", task_ids)
+    conn.execute(f"DELETE FROM tasks WHERE id IN ({marks})", task_ids)
+
+
+def delete_final(task_id: str) -> WriteOp[str | None]:
+    """Remove one completed or failed task with its dead letters; return the status it had
+    (the caller tells `deleted` from `not final` by it), None when there is no such task."""
+
+    def op(conn: sqlite3.Connection) -> str | None:
+        status, _, _ = _current(conn, task_id)
+        if status in FINAL_STATUSES:
+            _delete(conn, [task_id])
+        return status
+
+    return op
+
+
+def purge_final(before: int, limit: int) -> WriteOp[int]:
+    """Remove up to `limit` final tasks processed before `before`: one short transaction per
+    batch, so the write lock is never held for long."""
+
+    def op(conn: sqlite3.Connection) -> int:
+        ids = [
+            r[0]
+            for r in conn.execute(
+                f"SELECT id FROM tasks WHERE status IN ({', '.join('?' * len(_FINAL))})"
+                " AND processed_at < ? LIMIT ?",
+                (*_FINAL, before, limit),
+            ).fetchall()
+        ]
+        if ids:
+            _delete(conn, ids)
+        return len(ids)
 
     return op

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -9,7 +10,9 @@ from typing import Any
 import orjson
 
 from services.api.queries import BadCursor, Position
+from services.api.timing import Timing, parse_timing
 from shared.actions import registry
+from shared.clock import now_ms
 from shared.errors import ValidationError
 from shared.names import Status
 
@@ -24,9 +27,13 @@ class Submission:
     action: str
     data: dict[str, Any]
     data_json: str
+    timing: Timing
 
 
-def parse_submission(body: bytes) -> Submission:
+SUBMISSION_FIELDS = frozenset({"action", "data", "delay_s", "run_at", "timeout_s"})
+
+
+def parse_submission(body: bytes, timeout_limit_s: float = math.inf) -> Submission:
     """Parse and check a POST /tasks body; ValidationError says what is wrong (400), and
     ActionDataError what the action refuses (422)."""
     try:
@@ -35,7 +42,7 @@ def parse_submission(body: bytes) -> Submission:
         raise ValidationError("invalid JSON") from exc
     if not isinstance(payload, dict):
         raise ValidationError("the body must be a JSON object")
-    unknown = sorted(set(payload) - {"action", "data"})
+    unknown = sorted(set(payload) - SUBMISSION_FIELDS)
     if unknown:
         raise ValidationError(f"unknown field: {unknown[0]}", unknown[0])
     action = payload.get("action")
@@ -50,16 +57,21 @@ def parse_submission(body: bytes) -> Submission:
     data = payload.get("data", {})
     if data is None:
         data = {}
+    data_json = check_data(action, data)
+    return Submission(action, data, data_json, parse_timing(payload, now_ms(), timeout_limit_s))
+
+
+def check_data(action: str, data: object) -> str:
+    """`data` as JSON text, once it is an object the action accepts (ValidationError if not)."""
     if not isinstance(data, dict):
         raise ValidationError("data must be a JSON object", "data")
     registry.validate(action, data)
     try:
         # Encoded one level down, as the queue message nests it: orjson refuses deep nesting,
         # and data that fits here must fit there too.
-        data_json = orjson.dumps([data])[1:-1].decode()
+        return orjson.dumps([data])[1:-1].decode()
     except orjson.JSONEncodeError as exc:
         raise ValidationError("data is nested too deeply", "data") from exc
-    return Submission(action, data, data_json)
 
 
 @dataclass(frozen=True, slots=True)

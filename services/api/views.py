@@ -11,6 +11,7 @@ from aiohttp import web
 
 from services.api import queries, store, transitions
 from services.api.keys import (
+    dispatcher_key,
     metrics_key,
     outbox_key,
     publisher_key,
@@ -18,7 +19,7 @@ from services.api.keys import (
     settings_key,
     writer_key,
 )
-from services.api.responses import error_response, json_response
+from services.api.responses import error_response, json_response, require_json
 from services.api.validation import (
     parse_idempotency_key,
     parse_list_query,
@@ -28,17 +29,13 @@ from services.api.validation import (
 from shared.clock import now_ms, to_rfc3339
 from shared.errors import PublishError, ValidationError
 from shared.models import Envelope, is_uuid, new_task_id
+from shared.names import FINAL_STATUSES
 
 logger = logging.getLogger(__name__)
 
 RETRY_AFTER_S = "5"
 BULK_RETRY_LIMIT = 10_000
 BULK_PUBLISH_CONCURRENCY = 64
-
-
-def _require_json(request: web.Request) -> None:
-    if request.content_type != "application/json":
-        raise web.HTTPUnsupportedMediaType(reason="Content-Type must be application/json")
 
 
 def _task_id(request: web.Request) -> str:
@@ -54,11 +51,12 @@ def _queue_failed() -> web.Response:
 
 async def create_task(request: web.Request) -> web.Response:
     """POST /tasks: store, publish with confirm, then 202."""
-    _require_json(request)
-    submission = parse_submission(await request.read())
-    key = parse_idempotency_key(request.headers.get("Idempotency-Key"))
+    require_json(request)
     app = request.app
     settings = app[settings_key]
+    submission = parse_submission(await request.read(), settings.consumer_timeout_s)
+    key = parse_idempotency_key(request.headers.get("Idempotency-Key"))
+    timing = submission.timing
     task_id = new_task_id()
     request_hash = None
     if key is not None:
@@ -76,6 +74,8 @@ async def create_task(request: web.Request) -> web.Response:
                 key=key,
                 request_hash=request_hash,
                 key_ttl_ms=round(settings.idempotency_ttl_s * 1000),
+                run_at=timing.run_at,
+                timeout_s=timing.timeout_s,
             )
         )
     except store.KeyReused:
@@ -92,6 +92,13 @@ async def create_task(request: web.Request) -> web.Response:
             {"id": existing.id, "status": existing.status},
             202,
             {"Location": f"/tasks/{existing.id}", "Idempotent-Replayed": "true"},
+        )
+    if timing.run_at is not None:
+        # Committed is durable: the dispatcher publishes it when it comes due.
+        app[dispatcher_key].wake()
+        app[metrics_key].submitted.labels(submission.action).inc()
+        return json_response(
+            {"id": task_id, "status": "scheduled"}, 202, {"Location": f"/tasks/{task_id}"}
         )
     envelope = Envelope(task_id, submission.action, submission.data)
     try:
@@ -134,6 +141,20 @@ async def get_task(request: web.Request) -> web.Response:
     if task is None:
         return error_response("task not found", 404)
     return json_response(task)
+
+
+async def delete_task(request: web.Request) -> web.Response:
+    """DELETE /tasks/{id}: forget a completed or failed task, with its dead letters."""
+    task_id = _task_id(request)
+    status = await request.app[writer_key].run(transitions.delete_final(task_id))
+    if status is None:
+        return error_response("task not found", 404)
+    if status not in FINAL_STATUSES:
+        return error_response(
+            f"only completed or failed tasks can be deleted; this one is {status}", 409
+        )
+    request.app[metrics_key].purged.inc()
+    return web.Response(status=204)
 
 
 async def _replay(app: web.Application, ids: list[str]) -> int:

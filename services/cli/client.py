@@ -11,6 +11,7 @@ import httpx
 from shared.names import FINAL_STATUSES
 
 Task = dict[str, Any]
+Schedule = dict[str, Any]
 FINAL = frozenset(s.value for s in FINAL_STATUSES)
 TIMEOUT_S = 30.0
 
@@ -68,9 +69,16 @@ class Client:
         with self._errors():
             return check(self._http.request(method, path, **kwargs))
 
-    def submit(self, action: str, data: dict[str, Any], key: str | None = None) -> Task:
+    def submit(
+        self,
+        action: str,
+        data: dict[str, Any],
+        key: str | None = None,
+        **timing: float | str | None,
+    ) -> Task:
+        """POST /tasks; `timing` may hold delay_s, run_at and timeout_s (None ones are left out)."""
         extra = {"Idempotency-Key": key} if key else {}
-        body = {"action": action, "data": data}
+        body = {"action": action, "data": data, **{k: v for k, v in timing.items() if v}}
         accepted: Task = self._call("POST", "/tasks", json=body, headers=extra)
         return accepted
 
@@ -95,6 +103,29 @@ class Client:
         params = {"status": "failed", **({"action": action} if action else {})}
         replayed: dict[str, Any] = self._call("POST", "/tasks/retry", params=params)
         return replayed
+
+    def delete(self, task_id: str) -> None:
+        with self._errors():
+            response = self._http.delete(f"/tasks/{task_id}")
+            if not response.is_success:
+                check(response)
+
+    def schedules(self) -> Any:
+        return self._call("GET", "/schedules")["schedules"]
+
+    def add_schedule(self, body: dict[str, Any]) -> Schedule:
+        created: Schedule = self._call("POST", "/schedules", json=body)
+        return created
+
+    def patch_schedule(self, name: str, body: dict[str, Any]) -> Schedule:
+        changed: Schedule = self._call("PATCH", f"/schedules/{name}", json=body)
+        return changed
+
+    def delete_schedule(self, name: str) -> None:
+        with self._errors():
+            response = self._http.delete(f"/schedules/{name}")
+            if not response.is_success:
+                check(response)
 
     def stats(self) -> dict[str, Any]:
         stats: dict[str, Any] = self._call("GET", "/stats")

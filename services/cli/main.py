@@ -13,8 +13,9 @@ import orjson
 import typer
 from rich.console import Console, RenderableType
 
-from services.cli import render
+from services.cli import render, schedules
 from services.cli.client import FINAL, ApiError, Client, Task
+from services.cli.durations import duration_option
 from services.cli.follow import submit_and_follow
 from services.cli.options import Options, accepts_options
 from services.cli.watch import print_changes, redraw
@@ -133,13 +134,30 @@ def submit(
     count: Annotated[
         int, typer.Option("--count", "-n", min=1, help="Submit N tasks and follow them.")
     ] = 1,
+    wait_timeout: Annotated[
+        float | None,
+        typer.Option("--wait-timeout", min=0, help="With --wait: give up after S seconds."),
+    ] = None,
+    delay: Annotated[
+        str | None, typer.Option("--delay", help="Run it later: 30s, 5m, 2h, 1d.")
+    ] = None,
+    at: Annotated[str | None, typer.Option("--at", help="Run it at this RFC 3339 time.")] = None,
     timeout: Annotated[
-        float | None, typer.Option("--timeout", min=0, help="With --wait: give up after S.")
+        str | None, typer.Option("--timeout", help="Time limit of each attempt: 30s, 10m.")
     ] = None,
 ) -> None:
-    """Submit a task (or --count N of them)."""
+    """Submit a task (or --count N of them), now or later (--delay, --at)."""
     payload = parse_data(data)
+    if delay is not None and at is not None:
+        raise typer.BadParameter("give --delay or --at, not both", param_hint="--delay")
+    timing = {
+        "delay_s": duration_option(delay, "--delay"),
+        "run_at": at,
+        "timeout_s": duration_option(timeout, "--timeout"),
+    }
     if count > 1:
+        if any(timing.values()):
+            raise typer.BadParameter("--count submits now, without --delay, --at or --timeout")
         if idempotency_key:
             raise typer.BadParameter("one key names one task", param_hint="--idempotency-key")
         outcome = asyncio.run(
@@ -153,14 +171,14 @@ def submit(
             raise Failed
         return
     with options.client() as client:
-        accepted = client.submit(action, payload, idempotency_key)
+        accepted = client.submit(action, payload, idempotency_key, **timing)
         if not wait:
             if options.json:
                 emit_json(accepted)
             else:
                 out.print(f"{accepted['id']} {accepted['status']}")
             return
-        task = wait_final(client, accepted["id"], timeout)
+        task = wait_final(client, accepted["id"], wait_timeout)
     show_task(task, options)
     if task["status"] == Status.FAILED:
         raise Failed
@@ -253,6 +271,31 @@ def stats(options: Options) -> None:
     show(numbers, options, render.stats_view(numbers), render.stats_rows(numbers))
     if numbers["queues"] is None and not options.json and not terminal():
         err.print("no queue depths: the broker is unavailable")
+
+
+@command()
+def delete(
+    options: Options,
+    task_id: Annotated[str, typer.Argument(metavar="ID", help="A completed or failed task.")],
+) -> None:
+    """Delete a completed or failed task, with its dead letters."""
+    with options.client() as client:
+        client.delete(task_id)
+    if not options.json:
+        out.print(f"deleted {task_id}")
+
+
+schedules_app = typer.Typer(
+    name="schedules",
+    help="Recurring schedules: list, add, pause, resume, rm.",
+    no_args_is_help=True,
+)
+app.add_typer(schedules_app)
+schedules_app.command("list")(handled(accepts_options(schedules.list_schedules)))
+schedules_app.command("add")(handled(accepts_options(schedules.add)))
+schedules_app.command("pause")(handled(accepts_options(schedules.pause)))
+schedules_app.command("resume")(handled(accepts_options(schedules.resume)))
+schedules_app.command("rm")(handled(accepts_options(schedules.rm)))
 
 
 def run() -> None:

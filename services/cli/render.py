@@ -16,6 +16,7 @@ from rich.text import Text
 from shared.names import Status
 
 STYLES: dict[str, str] = {
+    Status.SCHEDULED: "cyan",
     Status.QUEUED: "bright_black",
     Status.RUNNING: "blue",
     Status.RETRYING: "yellow",
@@ -73,6 +74,10 @@ def task_detail(task: dict[str, Any]) -> RenderableType:
     facts.add_row("status", status(task["status"]))
     facts.add_row("attempts", str(task["attempts"]))
     facts.add_row("created", when(task["created_at"]))
+    if task.get("run_at") is not None:
+        facts.add_row("due", when(task["run_at"]))
+    if task.get("schedule") is not None:
+        facts.add_row("schedule", task["schedule"])
     facts.add_row("started", when(task["started_at"]))
     facts.add_row("finished", when(task["processed_at"]))
     facts.add_row("data", JSON.from_data(task["data"]))

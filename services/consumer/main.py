@@ -15,10 +15,12 @@ import uvloop
 from aio_pika.abc import AbstractChannel, AbstractQueue, AbstractRobustConnection
 from aiohttp import web
 
+from services.consumer.limits import check_limits
 from services.consumer.metrics import ConsumerMetrics
 from services.consumer.owner import OwnerClient
 from services.consumer.probes import create_probe_app
 from services.consumer.worker import Worker
+from shared.actions import registry
 from shared.broker import connect, declare_topology, watch_connection
 from shared.config import Settings
 from shared.errors import TaskqError
@@ -159,6 +161,7 @@ def run() -> None:
     """Console entry point."""
     try:
         settings = Settings.from_env(os.environ)
+        check_limits(registry, settings)
     except TaskqError as exc:
         print(f"taskq-consumer: {exc}", file=sys.stderr)
         sys.exit(2)

@@ -11,6 +11,7 @@ from typing import Any, Protocol
 import orjson
 from aio_pika.abc import AbstractExchange, AbstractIncomingMessage
 
+from services.consumer.limits import run_limited, time_limit
 from services.consumer.metrics import ConsumerMetrics
 from shared.actions import ActionContext, ActionFailed, registry
 from shared.broker import (
@@ -103,9 +104,16 @@ class Worker:
         # The task as stored, not as the message says: the database is the truth.
         assert claim.action is not None and isinstance(claim.data, dict)
         action = registry.get(claim.action)
+        limit = time_limit(claim.timeout_s, action, self._settings)
         try:
             result = _checked(
-                await action.run(claim.data, ActionContext(envelope.id, claim.attempts))
+                await run_limited(
+                    action,
+                    claim.data,
+                    ActionContext(envelope.id, claim.attempts),
+                    limit,
+                    self._settings.consumer_timeout_s,
+                )
             )
         except Exception as exc:  # an action's failure is the task's, not ours
             await self._failed(message, envelope, token, claim, _describe(exc))

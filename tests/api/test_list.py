@@ -149,7 +149,10 @@ async def test_bad_parameters_are_400s_that_say_why(
     insert_task(db, created_at=T0 + 1)
     good_cursor = (await listing(client, limit=1))["next_cursor"]
     cases = [
-        ({"status": "done"}, "status must be one of queued, running, retrying, completed, failed"),
+        (
+            {"status": "done"},
+            "status must be one of scheduled, queued, running, retrying, completed, failed",
+        ),
         ({"status": "QUEUED"}, "status must be one of"),
         ({"limit": "0"}, "limit must be an integer from 1 to 1000"),
         ({"limit": "1001"}, "limit must be an integer from 1 to 1000"),

@@ -25,6 +25,9 @@ TASK_FIELDS = {
     "created_at",
     "started_at",
     "processed_at",
+    "run_at",
+    "timeout_s",
+    "schedule",
 }
 
 
@@ -67,6 +70,9 @@ async def test_a_finished_task_shows_its_result_and_timestamps(
         "created_at": "2023-11-14T22:13:20.000Z",
         "started_at": "2023-11-14T22:13:20.250Z",
         "processed_at": "2023-11-14T22:13:21.007Z",
+        "run_at": None,
+        "timeout_s": None,
+        "schedule": None,
     }
 
 
@@ -102,8 +108,8 @@ async def test_wrong_methods_are_405_as_json(client: TestClient, subtests) -> No
     for method, path, allowed in [
         ("DELETE", "/tasks", {"GET", "POST"}),
         ("PUT", "/tasks", {"GET", "POST"}),
-        ("PATCH", task_path, {"GET"}),
-        ("DELETE", task_path, {"GET"}),
+        ("PATCH", task_path, {"GET", "DELETE"}),
+        ("PUT", task_path, {"GET", "DELETE"}),
         ("POST", "/healthz", {"GET"}),
         ("POST", "/readyz", {"GET"}),
     ]:

@@ -48,6 +48,23 @@ def traffic(api: httpx.Client, minutes: float, rng: random.Random) -> None:
         time.sleep(rng.uniform(2, 5))
 
 
+def schedules(api: httpx.Client) -> None:
+    """Two schedules (one paused) and a few tasks due later, for the schedules panel."""
+    for body in [
+        {"name": "heartbeat", "action": "uppercase", "data": {"text": "ping"}, "every_s": 20},
+        {
+            "name": "nightly-report",
+            "action": "sum",
+            "cron": "0 3 * * *",
+            "timezone": "Europe/Berlin",
+        },
+        {"name": "weekly-export", "action": "sleep", "cron": "30 4 * * 1", "enabled": False},
+    ]:
+        api.post("/schedules", json=body).raise_for_status()
+    for minutes in (10, 45, 90):
+        api.post("/tasks", json={"action": "sum", "delay_s": minutes * 60}).raise_for_status()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--minutes", type=float, default=5)
@@ -77,6 +94,7 @@ def main() -> None:
             stack.api()
             stack.consumer()
             with httpx.Client(base_url=stack.api_url(), timeout=10) as api:
+                schedules(api)
                 traffic(api, args.minutes, rng)
                 failed = submit(api, "fail", {"message": "upstream timed out after 30s"})
                 while api.get(f"/tasks/{failed}").json()["status"] != "failed":

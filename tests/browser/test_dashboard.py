@@ -149,3 +149,30 @@ def test_with_a_token_the_page_asks_for_it_once(
     # the browser logs each refused request (the first load and the wrong token); nothing else
     assert console.errors, "expected the 401s to be logged"
     assert all("401" in error for error in console.errors), console.errors
+
+
+def test_scheduled_count_and_the_schedules_panel(
+    stack: Stack, settings: Settings, page: Page, console: Console
+) -> None:
+    with start(stack, settings) as api:
+        later = api.post("/tasks", json={"action": "sum", "delay_s": 600})
+        assert later.status_code == 202, later.text
+        nightly = {"name": "nightly", "action": "sum", "cron": "0 3 * * *", "timezone": "UTC"}
+        assert api.post("/schedules", json=nightly).status_code == 201
+        assert (
+            api.post("/schedules", json={"name": "tick", "action": "sum", "every_s": 1}).status_code
+            == 201
+        )
+        assert api.patch("/schedules/nightly", json={"enabled": False}).status_code == 200
+
+        page.goto(stack.api_url())
+        expect(page.locator('[data-count="scheduled"]')).to_have_text("1", timeout=SLOW)
+        tick = page.locator('#schedules tbody tr[data-schedule="tick"]')
+        expect(tick).to_contain_text("every 1s", timeout=SLOW)
+        expect(tick.locator("a")).to_have_count(1, timeout=SLOW)  # its last task, once it fired
+        paused = page.locator('#schedules tbody tr[data-schedule="nightly"]')
+        expect(paused.locator(".badge")).to_have_text("paused")
+        expect(page.locator("#schedules-summary")).to_have_text("2 schedules, 1 paused")
+
+        tick.locator("a").click()
+        expect(page.locator("#detail-action")).to_have_text("sum", timeout=SLOW)

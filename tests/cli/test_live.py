@@ -13,7 +13,7 @@ from tests.support.processes import Stack
 
 pytestmark = pytest.mark.integration
 
-WAIT = ("--wait", "--timeout", "60")
+WAIT = ("--wait", "--wait-timeout", "60")
 
 
 def final(taskq: Taskq, task_id: str) -> dict[str, Any]:

@@ -151,6 +151,6 @@ async def test_the_migrator_refuses_code_and_migrations_out_of_step(
 ) -> None:
     monkeypatch.setattr(migrator_main, "SCHEMA_VERSION", 99)
     settings = Settings(db_path=str(tmp_path / "t.db"))
-    with pytest.raises(TaskqError, match="SCHEMA_VERSION is 99 but the newest migration is 002"):
+    with pytest.raises(TaskqError, match="SCHEMA_VERSION is 99 but the newest migration is 003"):
         await migrator_main.main(settings)
     assert not (tmp_path / "t.db").exists()

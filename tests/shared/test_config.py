@@ -52,6 +52,9 @@ BAD_VALUES = {
     "TASKQ_COMMIT_LINGER_MS": ("1e3", "must be a non-negative integer"),
     "TASKQ_DB_SYNCHRONOUS": ("OFF", "must be FULL or NORMAL"),
     "TASKQ_HEARTBEAT_S": ("0", "must be a positive integer"),
+    "TASKQ_TASK_TIMEOUT_S": ("0", "must be a positive number"),
+    "TASKQ_CONSUMER_TIMEOUT_S": ("-1", "must be a positive number"),
+    "TASKQ_RESULT_TTL_S": ("-1", "must be a non-negative number"),
 }
 # Any string is a usable token; unset means no authentication.
 ANY_VALUE_ACCEPTED = {"TASKQ_API_TOKEN"}

@@ -84,6 +84,9 @@ def test_task_json() -> None:
         1_700_000_000_000,
         1_700_000_000_010,
         1_700_000_000_020,
+        1_699_999_999_000,
+        30.0,
+        "nightly",
     )
     assert orjson.loads(orjson.dumps(task_json(row))) == {
         "id": TASK_ID,
@@ -96,13 +99,17 @@ def test_task_json() -> None:
         "created_at": "2023-11-14T22:13:20.000Z",
         "started_at": "2023-11-14T22:13:20.010Z",
         "processed_at": "2023-11-14T22:13:20.020Z",
+        "run_at": "2023-11-14T22:13:19.000Z",
+        "timeout_s": 30.0,
+        "schedule": "nightly",
     }
 
 
 def test_task_json_of_a_queued_task() -> None:
-    row = (TASK_ID, "a", "{}", "queued", None, None, 0, 5, None, None)
+    row = (TASK_ID, "a", "{}", "queued", None, None, 0, 5, None, None, None, None, None)
     shown = orjson.loads(orjson.dumps(task_json(row)))
     assert shown["result"] is None
     assert shown["started_at"] is None
     assert shown["processed_at"] is None
     assert shown["data"] == {}
+    assert shown["run_at"] is None and shown["schedule"] is None

@@ -35,7 +35,14 @@ def test_format_delay(delay: float, suffix: str) -> None:
 
 
 def test_statuses() -> None:
-    assert [s.value for s in Status] == ["queued", "running", "retrying", "completed", "failed"]
+    assert [s.value for s in Status] == [
+        "scheduled",
+        "queued",
+        "running",
+        "retrying",
+        "completed",
+        "failed",
+    ]
     assert {Status.COMPLETED, Status.FAILED} == FINAL_STATUSES
     assert {Status.QUEUED, Status.RETRYING, Status.RUNNING} == CLAIMABLE_STATUSES
 

@@ -2,6 +2,7 @@
 
 import { api, ApiError, token, Unauthorized } from "./api.js";
 import { drawChart } from "./chart.js";
+import { renderSchedules } from "./schedules.js";
 
 const POLL_MS = 2000;
 const PAGE_SIZE = 50;
@@ -97,6 +98,7 @@ function renderDetail(task) {
   $("#detail-status").replaceChildren(badge(task.status));
   $("#detail-attempts").textContent = String(task.attempts);
   $("#detail-created").textContent = fullTime(task.created_at);
+  $("#detail-due").textContent = fullTime(task.run_at);
   $("#detail-started").textContent = fullTime(task.started_at);
   $("#detail-processed").textContent = fullTime(task.processed_at);
   $("#detail-data").textContent = pretty(task.data);
@@ -124,16 +126,18 @@ function forgetMissing(error) {
 
 async function refresh(generation) {
   const selected = state.selected;
-  const [stats, page, task] = await Promise.all([
+  const [stats, page, task, schedules] = await Promise.all([
     api("/stats"),
     api(listPath()),
     selected ? api(`/tasks/${selected}`).catch(forgetMissing) : null,
+    api("/schedules"),
   ]);
   // a filter change or a click started a newer refresh: its answer wins
   if (generation !== state.generation) return;
   state.stats = stats;
   renderStats(stats);
   renderTasks(page);
+  renderSchedules({ el, fullTime, ago, badge, select }, schedules);
   if (task && state.selected === task.id) renderDetail(task);
 }
 

@@ -1,0 +1,88 @@
+"""Delayed tasks: the API, owner of the database, moves each `scheduled` task to the queue when
+it is due. Due times live in SQLite, so a delayed task survives a kill -9 of every process, and
+nothing waits as an unacked delivery in a consumer (celery#9207, dramatiq#877)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+import aiosqlite
+import orjson
+
+from services.api import queries, transitions
+from services.api.due_loop import DueLoop
+from services.api.metrics import ApiMetrics
+from services.api.outbox import Outbox
+from services.api.publisher import Publisher
+from shared.clock import now_ms
+from shared.db import BatchWriter
+from shared.errors import PublishError
+from shared.models import Envelope
+
+logger = logging.getLogger(__name__)
+
+DISPATCH_BATCH = 500
+PUBLISH_CONCURRENCY = 64
+
+
+class Dispatcher(DueLoop):
+    """Sleeps until the next due task (or a wake-up), then takes the due ones and publishes."""
+
+    name = "taskq-dispatcher"
+    # A task another API process scheduled (whose wake-up this one never hears) starts at most
+    # this late.
+    max_sleep_s = 0.25
+
+    def __init__(
+        self,
+        writer: BatchWriter,
+        reader: aiosqlite.Connection,
+        publisher: Publisher,
+        outbox: Outbox,
+        metrics: ApiMetrics,
+    ) -> None:
+        super().__init__()
+        self._writer = writer
+        self._reader = reader
+        self._publisher = publisher
+        self._outbox = outbox
+        self._metrics = metrics
+
+    async def step(self) -> int | None:
+        due = await queries.next_due(self._reader)
+        if due is not None and due <= now_ms():
+            await self.dispatch()
+            due = await queries.next_due(self._reader)
+        return due
+
+    async def dispatch(self) -> int:
+        """Queue and publish every task due now; return how many were taken."""
+        taken = 0
+        while True:
+            now = now_ms()
+            rows = await self._writer.run(transitions.dispatch_due(now, DISPATCH_BATCH))
+            for *_, run_at in rows:
+                self._metrics.dispatch_lateness.observe((now - run_at) / 1000)
+            taken += len(rows)
+            await self._publish(rows)
+            if len(rows) < DISPATCH_BATCH:
+                return taken
+
+    async def _publish(self, rows: list[tuple[str, str, str, int]]) -> None:
+        gate = asyncio.Semaphore(PUBLISH_CONCURRENCY)
+
+        async def one(task_id: str, action: str, data: str) -> None:
+            async with gate:
+                try:
+                    await self._publisher.publish(Envelope(task_id, action, orjson.loads(data)))
+                except PublishError as exc:
+                    # The row is queued and unpublished: the outbox sweep publishes it later.
+                    logger.warning(
+                        "due task not published yet: %s", exc, extra={"task_id": task_id}
+                    )
+                    return
+            self._outbox.confirmed(task_id)
+            self._metrics.dispatched.inc()
+
+        await asyncio.gather(*(one(task_id, action, data) for task_id, action, data, _ in rows))

@@ -1,0 +1,198 @@
+"""The OpenAPI document's parts about time: the task's timing fields, DELETE /tasks/{id}, and
+the /schedules endpoints."""
+
+from __future__ import annotations
+
+from services.api.openapi_parts import (
+    JSON,
+    Schema,
+    closed,
+    error,
+    json_body,
+    nullable,
+    ref,
+    responses,
+    use,
+)
+from services.api.recurrence import MAX_ACTION_LENGTH, MAX_EVERY_S
+from services.api.recurrence import NAME as NAME_PATTERN
+from services.api.timing import MAX_DELAY_S, MIN_SECONDS
+
+TIMESTAMP = {"type": "string", "format": "date-time"}
+SECONDS = {"type": "number", "minimum": MIN_SECONDS}
+NAME = {"type": "string", "pattern": f"^{NAME_PATTERN.pattern}$"}
+
+# Added to the Task schema (all three always present).
+TASK_FIELDS: dict[str, Schema] = {
+    "run_at": nullable({**TIMESTAMP, "description": "When a delayed task is due."}),
+    "timeout_s": nullable({**SECONDS, "description": "The time limit it was submitted with."}),
+    "schedule": nullable({"type": "string", "description": "The schedule that created it."}),
+}
+
+# Added to the NewTask schema.
+SUBMISSION_FIELDS: dict[str, Schema] = {
+    "delay_s": {
+        **SECONDS,
+        "maximum": MAX_DELAY_S,
+        "description": "Run this many seconds from now (status `scheduled` until then). Not "
+        "with run_at (422).",
+    },
+    "run_at": {
+        **TIMESTAMP,
+        "description": "Run at this time; in the past means now; at most 30 days ahead (422).",
+    },
+    "timeout_s": {
+        **SECONDS,
+        "description": "Time limit of each attempt (default: the action's, else "
+        "TASKQ_TASK_TIMEOUT_S); over TASKQ_CONSUMER_TIMEOUT_S is a 422.",
+    },
+}
+
+WHEN = {
+    "cron": nullable({"type": "string", "description": "A cron expression (5 or 6 fields)."}),
+    "timezone": nullable({"type": "string", "description": "IANA zone of cron; default UTC."}),
+    "every_s": nullable({"type": "number", "minimum": 1, "maximum": MAX_EVERY_S}),
+}
+
+SCHEMAS: dict[str, Schema] = {
+    "Schedule": closed(
+        [
+            "name",
+            "action",
+            "data",
+            "cron",
+            "timezone",
+            "every_s",
+            "timeout_s",
+            "enabled",
+            "next_run_at",
+            "last_run_at",
+            "last_task_id",
+            "created_at",
+            "updated_at",
+        ],
+        name={"type": "string"},
+        action={"type": "string"},
+        data={"type": "object"},
+        **WHEN,
+        timeout_s=nullable(SECONDS),
+        enabled={"type": "boolean"},
+        next_run_at=nullable({**TIMESTAMP, "description": "Null while paused."}),
+        last_run_at=nullable(TIMESTAMP),
+        last_task_id=nullable({"type": "string", "format": "uuid"}),
+        created_at=TIMESTAMP,
+        updated_at=TIMESTAMP,
+    ),
+    "NewSchedule": closed(
+        ["name", "action"],
+        name=NAME,
+        action={"type": "string", "minLength": 1, "maxLength": MAX_ACTION_LENGTH, "pattern": r"\S"},
+        data={"type": ["object", "null"], "description": "The tasks' data; null means `{}`."},
+        **WHEN,
+        timeout_s=nullable(SECONDS),
+        enabled={"type": "boolean"},
+    ),
+    "SchedulePatch": {
+        # Every field optional: OpenAPI 3.0 readers refuse an empty `required`.
+        "type": "object",
+        "properties": {
+            "data": {"type": ["object", "null"]},
+            **WHEN,
+            "timeout_s": nullable(SECONDS),
+            "enabled": {"type": "boolean"},
+        },
+        "additionalProperties": False,
+    },
+    "ScheduleList": closed(
+        ["schedules", "count"],
+        schedules={"type": "array", "items": ref("Schedule")},
+        count={"type": "integer", "minimum": 0},
+    ),
+}
+
+NAME_PARAMETER = {"name": "name", "in": "path", "required": True, "schema": NAME}
+SCHEDULE_NOT_FOUND = error("No schedule has this name.")
+NOT_SCHEDULE = error("Exactly one of cron and every_s; a bad cron expression or time zone.")
+
+DELETE_TASK: Schema = {
+    "operationId": "deleteTask",
+    "tags": ["tasks"],
+    "summary": "Delete a completed or failed task, with its dead letters",
+    "responses": responses(
+        s204={"description": "Deleted."},
+        s400=use("BadRequest"),
+        s401=use("Unauthorized"),
+        s404=use("NotFound"),
+        s409=error("The task is not final yet."),
+    ),
+}
+
+PATHS: dict[str, Schema] = {
+    "/schedules": {
+        "post": {
+            "operationId": "createSchedule",
+            "tags": ["schedules"],
+            "summary": "Create a recurring schedule",
+            "description": "Each firing creates an ordinary task with the Idempotency-Key "
+            "`schedule:<name>:<fire time>`. After downtime a schedule fires once for all the "
+            "times it missed.",
+            "requestBody": {"required": True, "content": {JSON: {"schema": ref("NewSchedule")}}},
+            "responses": responses(
+                s201=json_body(ref("Schedule"), "Created, with its next_run_at."),
+                s400=use("BadRequest"),
+                s401=use("Unauthorized"),
+                s409=error("A schedule with this name exists."),
+                s415=error("Content-Type is not application/json."),
+                s422=NOT_SCHEDULE,
+            ),
+        },
+        "get": {
+            "operationId": "listSchedules",
+            "tags": ["schedules"],
+            "summary": "Every schedule, by name",
+            "responses": responses(
+                s200=json_body(ref("ScheduleList"), "The schedules."),
+                s401=use("Unauthorized"),
+            ),
+        },
+    },
+    "/schedules/{name}": {
+        "parameters": [NAME_PARAMETER],
+        "get": {
+            "operationId": "getSchedule",
+            "tags": ["schedules"],
+            "summary": "One schedule, with its next run and last task",
+            "responses": responses(
+                s200=json_body(ref("Schedule"), "The schedule."),
+                s400=use("BadRequest"),
+                s401=use("Unauthorized"),
+                s404=SCHEDULE_NOT_FOUND,
+            ),
+        },
+        "patch": {
+            "operationId": "patchSchedule",
+            "tags": ["schedules"],
+            "summary": "Change the expression, data, time limit or enabled",
+            "requestBody": {"required": True, "content": {JSON: {"schema": ref("SchedulePatch")}}},
+            "responses": responses(
+                s200=json_body(ref("Schedule"), "The changed schedule."),
+                s400=use("BadRequest"),
+                s401=use("Unauthorized"),
+                s404=SCHEDULE_NOT_FOUND,
+                s415=error("Content-Type is not application/json."),
+                s422=NOT_SCHEDULE,
+            ),
+        },
+        "delete": {
+            "operationId": "deleteSchedule",
+            "tags": ["schedules"],
+            "summary": "Delete a schedule (its tasks stay)",
+            "responses": responses(
+                s204={"description": "Deleted."},
+                s400=use("BadRequest"),
+                s401=use("Unauthorized"),
+                s404=SCHEDULE_NOT_FOUND,
+            ),
+        },
+    },
+}
