@@ -15,7 +15,8 @@ if TYPE_CHECKING:  # the consumer imports this module and must load no database 
     import sqlite3
 
 TASK_COLUMNS = (
-    "id, action, data, status, result, error, attempts, created_at, started_at, processed_at"
+    "id, action, data, status, result, error, attempts, created_at, started_at, processed_at,"
+    " priority, progress, progress_message, progress_at"
 )
 
 
@@ -25,7 +26,8 @@ def task_json(row: sqlite3.Row | tuple[Any, ...]) -> dict[str, Any]:
     `data` and `result` are already JSON text in SQLite, so they are embedded as fragments
     rather than parsed and serialised again.
     """
-    (id_, action, data, status, result, error, attempts, created, started, processed) = row
+    (id_, action, data, status, result, error, attempts, created, started, processed) = row[:10]
+    priority, fraction, message, progressed = row[10:14]
     return {
         "id": id_,
         "action": action,
@@ -37,6 +39,12 @@ def task_json(row: sqlite3.Row | tuple[Any, ...]) -> dict[str, Any]:
         "created_at": to_rfc3339(created),
         "started_at": to_rfc3339(started),
         "processed_at": to_rfc3339(processed),
+        "priority": priority,
+        "progress": (
+            None
+            if progressed is None
+            else {"fraction": fraction, "message": message, "updated_at": to_rfc3339(progressed)}
+        ),
     }
 
 

@@ -28,6 +28,8 @@ class Op(StrEnum):
     COMPLETE = "complete"  # running → completed, with the result
     RETRY = "retry"  # running → retrying, with the error of the failed attempt
     FAIL = "fail"  # running → failed, with the error of the last attempt
+    CANCELLED = "cancelled"  # running → cancelled: the action stopped on a cancel request
+    PROGRESS = "progress"  # running, with the action's latest progress [fraction, message]
     PING = "ping"  # nothing: does the owner answer?
 
 
@@ -40,6 +42,7 @@ class Report:
     token: str = ""
     result: dict[str, Any] | None = None
     error: str | None = None
+    progress: tuple[float, str | None] | None = None
 
     def to_wire(self) -> dict[str, Any]:
         wire: dict[str, Any] = {"op": self.op.value}
@@ -50,6 +53,8 @@ class Report:
             wire["result"] = self.result
         if self.error is not None:
             wire["error"] = self.error
+        if self.progress is not None:
+            wire["progress"] = list(self.progress)
         return wire
 
     @classmethod
@@ -70,7 +75,21 @@ class Report:
             raise InvalidMessageError("complete needs a result object")
         if op in (Op.RETRY, Op.FAIL) and not isinstance(error, str):
             raise InvalidMessageError(f"{op} needs an error")
-        return cls(op, task_id, token, result, error)
+        progress = _progress(raw.get("progress")) if op is Op.PROGRESS else None
+        return cls(op, task_id, token, result, error, progress)
+
+
+def _progress(raw: object) -> tuple[float, str | None]:
+    if not (isinstance(raw, list) and len(raw) == 2):
+        raise InvalidMessageError("progress needs [fraction, message]")
+    fraction, message = raw
+    if isinstance(fraction, bool) or not isinstance(fraction, int | float):
+        raise InvalidMessageError("a progress fraction is a number")
+    if not 0 <= fraction <= 1:
+        raise InvalidMessageError("a progress fraction is from 0 to 1")
+    if message is not None and not isinstance(message, str):
+        raise InvalidMessageError("a progress message is a string")
+    return float(fraction), message
 
 
 @dataclass(frozen=True, slots=True)

@@ -10,7 +10,7 @@ import copy
 from typing import Any
 
 from services.api.validation import DEFAULT_LIMIT, MAX_ACTION_LENGTH, MAX_KEY_LENGTH, MAX_LIMIT
-from shared.names import Status
+from shared.names import Priority, Status
 
 Schema = dict[str, Any]
 
@@ -62,6 +62,7 @@ TIMESTAMP = {"type": "string", "format": "date-time"}
 STATUS = {"type": "string", "enum": [s.value for s in Status]}
 # a form that leaves the field empty means "any status"
 STATUS_FILTER = {"type": "string", "enum": [*(s.value for s in Status), ""]}
+PRIORITY = {"type": "string", "enum": [p.value for p in Priority]}
 
 SCHEMAS: dict[str, Schema] = {
     "Status": STATUS,
@@ -77,6 +78,8 @@ SCHEMAS: dict[str, Schema] = {
             "created_at",
             "started_at",
             "processed_at",
+            "priority",
+            "progress",
         ],
         id={"type": "string", "format": "uuid"},
         action={"type": "string"},
@@ -88,6 +91,18 @@ SCHEMAS: dict[str, Schema] = {
         created_at=TIMESTAMP,
         started_at=nullable(TIMESTAMP),
         processed_at=nullable(TIMESTAMP),
+        priority=PRIORITY,
+        progress={
+            "type": ["object", "null"],
+            "description": "The latest progress the action reported, if any.",
+            "required": ["fraction", "message", "updated_at"],
+            "properties": {
+                "fraction": {"type": "number", "minimum": 0, "maximum": 1},
+                "message": {"type": ["string", "null"]},
+                "updated_at": TIMESTAMP,
+            },
+            "additionalProperties": False,
+        },
     ),
     "NewTask": closed(
         ["action"],
@@ -99,6 +114,7 @@ SCHEMAS: dict[str, Schema] = {
             "description": "The action's input; absent or null means `{}`. Each action may "
             "refuse data it cannot use (422).",
         },
+        priority={**PRIORITY, "description": "`high` goes to the high lane (default normal)."},
     ),
     "Accepted": closed(
         ["id", "status"],
@@ -119,12 +135,20 @@ SCHEMAS: dict[str, Schema] = {
         more={"type": "boolean", "description": "More failed tasks are left: call again."},
     ),
     "Stats": closed(
-        ["counts", "total", "queues", "completed_per_minute"],
+        ["counts", "total", "by_priority", "queues", "completed_per_minute"],
         counts=closed(
             [s.value for s in Status],
             **{s.value: {"type": "integer", "minimum": 0} for s in Status},
         ),
         total={"type": "integer", "minimum": 0},
+        by_priority={
+            "type": "object",
+            "description": "Unfinished tasks (queued, running, retrying) per priority lane.",
+            "additionalProperties": {
+                "type": "object",
+                "additionalProperties": {"type": "integer", "minimum": 0},
+            },
+        },
         queues={
             "type": ["object", "null"],
             "additionalProperties": {"type": "integer", "minimum": 0},
@@ -153,6 +177,7 @@ SCHEMAS: dict[str, Schema] = {
         ["error"],
         error={"type": "string"},
         field={"type": "string", "description": "The input at fault, when there is one."},
+        index={"type": "integer", "minimum": 0, "description": "The batch item at fault."},
     ),
 }
 
@@ -278,6 +303,7 @@ PATHS: dict[str, Schema] = {
             "parameters": [
                 query("status", STATUS_FILTER, "Only tasks in this status (empty: any)."),
                 query("action", ACTION_FILTER, "Only tasks of this action."),
+                query("priority", {**PRIORITY, "enum": [*PRIORITY["enum"], ""]}, "Only this lane."),
                 query(
                     "limit",
                     {
@@ -400,6 +426,8 @@ PATHS: dict[str, Schema] = {
 
 def document() -> Schema:
     """The OpenAPI 3.1 document of the API (a fresh copy each call)."""
+    from services.api import openapi_control  # it builds on this module's helpers
+
     return copy.deepcopy(
         {
             "openapi": "3.1.0",
@@ -414,9 +442,9 @@ def document() -> Schema:
                 {"name": "monitoring", "description": "Numbers, probes and metrics."},
             ],
             "security": [{"bearerAuth": []}],
-            "paths": PATHS,
+            "paths": {**PATHS, **openapi_control.PATHS},
             "components": {
-                "schemas": SCHEMAS,
+                "schemas": {**SCHEMAS, **openapi_control.SCHEMAS},
                 "responses": RESPONSES,
                 "parameters": PARAMETERS,
                 "securitySchemes": {

@@ -11,7 +11,8 @@ import orjson
 from services.api.queries import BadCursor, Position
 from shared.actions import registry
 from shared.errors import ValidationError
-from shared.names import Status
+from shared.models import is_uuid
+from shared.names import Priority, Status
 
 MAX_ACTION_LENGTH = 100
 MAX_KEY_LENGTH = 200
@@ -24,6 +25,10 @@ class Submission:
     action: str
     data: dict[str, Any]
     data_json: str
+    priority: Priority = Priority.NORMAL
+
+
+TASK_FIELDS = frozenset({"action", "data", "priority"})
 
 
 def parse_submission(body: bytes) -> Submission:
@@ -33,9 +38,14 @@ def parse_submission(body: bytes) -> Submission:
         payload = orjson.loads(body)
     except orjson.JSONDecodeError as exc:
         raise ValidationError("invalid JSON") from exc
+    return parse_task(payload)
+
+
+def parse_task(payload: object) -> Submission:
+    """Check one task as submitted (alone, or as an item of a batch)."""
     if not isinstance(payload, dict):
         raise ValidationError("the body must be a JSON object")
-    unknown = sorted(set(payload) - {"action", "data"})
+    unknown = sorted(set(payload) - TASK_FIELDS)
     if unknown:
         raise ValidationError(f"unknown field: {unknown[0]}", unknown[0])
     action = payload.get("action")
@@ -52,6 +62,7 @@ def parse_submission(body: bytes) -> Submission:
         data = {}
     if not isinstance(data, dict):
         raise ValidationError("data must be a JSON object", "data")
+    priority = _priority(payload.get("priority"))
     registry.validate(action, data)
     try:
         # Encoded one level down, as the queue message nests it: orjson refuses deep nesting,
@@ -59,7 +70,16 @@ def parse_submission(body: bytes) -> Submission:
         data_json = orjson.dumps([data])[1:-1].decode()
     except orjson.JSONEncodeError as exc:
         raise ValidationError("data is nested too deeply", "data") from exc
-    return Submission(action, data, data_json)
+    return Submission(action, data, data_json, priority)
+
+
+def _priority(raw: object) -> Priority:
+    if raw is None:
+        return Priority.NORMAL
+    if raw not in {p.value for p in Priority}:
+        allowed = " or ".join(p.value for p in Priority)
+        raise ValidationError(f"priority must be {allowed}", "priority")
+    return Priority(raw)
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,9 +88,10 @@ class ListQuery:
     action: str | None
     limit: int
     after: Position | None
+    priority: Priority | None = None
 
 
-LIST_PARAMETERS = frozenset({"status", "action", "limit", "cursor"})
+LIST_PARAMETERS = frozenset({"status", "action", "priority", "limit", "cursor"})
 
 
 def parse_list_query(query: Mapping[str, str]) -> ListQuery:
@@ -100,7 +121,8 @@ def parse_list_query(query: Mapping[str, str]) -> ListQuery:
             raise ValidationError(
                 "cursor is not valid: use next_cursor from a listing", "cursor"
             ) from exc
-    return ListQuery(status, action, limit, after)
+    priority = _priority(query.get("priority")) if query.get("priority") else None
+    return ListQuery(status, action, limit, after, priority)
 
 
 def _status(raw: str | None) -> Status | None:
@@ -124,6 +146,13 @@ def parse_retry_query(query: Mapping[str, str]) -> str | None:
     if action is not None and len(action) > MAX_ACTION_LENGTH:
         raise ValidationError(f"action must be 1-{MAX_ACTION_LENGTH} characters", "action")
     return action
+
+
+def parse_task_id(raw: str) -> str:
+    """A task id in a path: the canonical UUID form, or 400."""
+    if not is_uuid(raw):
+        raise ValidationError("task id must be a UUID", "id")
+    return raw
 
 
 def parse_idempotency_key(raw: str | None) -> str | None:

@@ -25,6 +25,8 @@ TASK_FIELDS = {
     "created_at",
     "started_at",
     "processed_at",
+    "priority",
+    "progress",
 }
 
 
@@ -67,6 +69,8 @@ async def test_a_finished_task_shows_its_result_and_timestamps(
         "created_at": "2023-11-14T22:13:20.000Z",
         "started_at": "2023-11-14T22:13:20.250Z",
         "processed_at": "2023-11-14T22:13:21.007Z",
+        "priority": "normal",
+        "progress": None,
     }
 
 

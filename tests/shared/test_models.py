@@ -84,6 +84,10 @@ def test_task_json() -> None:
         1_700_000_000_000,
         1_700_000_000_010,
         1_700_000_000_020,
+        "high",
+        0.5,
+        "half way",
+        1_700_000_000_015,
     )
     assert orjson.loads(orjson.dumps(task_json(row))) == {
         "id": TASK_ID,
@@ -96,13 +100,20 @@ def test_task_json() -> None:
         "created_at": "2023-11-14T22:13:20.000Z",
         "started_at": "2023-11-14T22:13:20.010Z",
         "processed_at": "2023-11-14T22:13:20.020Z",
+        "priority": "high",
+        "progress": {
+            "fraction": 0.5,
+            "message": "half way",
+            "updated_at": "2023-11-14T22:13:20.015Z",
+        },
     }
 
 
 def test_task_json_of_a_queued_task() -> None:
-    row = (TASK_ID, "a", "{}", "queued", None, None, 0, 5, None, None)
+    row = (TASK_ID, "a", "{}", "queued", None, None, 0, 5, None, None, "normal", None, None, None)
     shown = orjson.loads(orjson.dumps(task_json(row)))
     assert shown["result"] is None
     assert shown["started_at"] is None
     assert shown["processed_at"] is None
     assert shown["data"] == {}
+    assert shown["progress"] is None
