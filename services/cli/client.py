@@ -68,9 +68,11 @@ class Client:
         with self._errors():
             return check(self._http.request(method, path, **kwargs))
 
-    def submit(self, action: str, data: dict[str, Any], key: str | None = None) -> Task:
+    def submit(
+        self, action: str, data: dict[str, Any], key: str | None = None, priority: str = "normal"
+    ) -> Task:
         extra = {"Idempotency-Key": key} if key else {}
-        body = {"action": action, "data": data}
+        body = {"action": action, "data": data, "priority": priority}
         accepted: Task = self._call("POST", "/tasks", json=body, headers=extra)
         return accepted
 
@@ -95,6 +97,15 @@ class Client:
         params = {"status": "failed", **({"action": action} if action else {})}
         replayed: dict[str, Any] = self._call("POST", "/tasks/retry", params=params)
         return replayed
+
+    def cancel(self, task_id: str) -> Task:
+        answer: Task = self._call("POST", f"/tasks/{task_id}/cancel")
+        return answer
+
+    def cancel_many(self, status: str | None, action: str | None) -> dict[str, Any]:
+        params = {k: v for k, v in {"status": status, "action": action}.items() if v}
+        counted: dict[str, Any] = self._call("POST", "/tasks/cancel", params=params)
+        return counted
 
     def stats(self) -> dict[str, Any]:
         stats: dict[str, Any] = self._call("GET", "/stats")
