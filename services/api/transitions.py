@@ -96,7 +96,9 @@ def complete(task_id: str, token: str, result: object, now: int) -> WriteOp[Answ
         task_id,
         token,
         Status.COMPLETED,
-        "result = ?, error = NULL, processed_at = ?",
+        # a throttled last progress report may never be sent: a task done is all the way
+        "result = ?, error = NULL, processed_at = ?,"
+        " progress = CASE WHEN progress IS NULL THEN NULL ELSE 1.0 END",
         (result_json, now),
     )
 
