@@ -114,7 +114,11 @@ SCHEMAS: dict[str, Schema] = {
             "description": "The action's input; absent or null means `{}`. Each action may "
             "refuse data it cannot use (422).",
         },
-        priority={**PRIORITY, "description": "`high` goes to the high lane (default normal)."},
+        priority={
+            "type": ["string", "null"],
+            "enum": [*PRIORITY["enum"], None],
+            "description": "`high` goes to the high lane; absent or null means normal.",
+        },
     ),
     "Accepted": closed(
         ["id", "status"],

@@ -76,7 +76,7 @@ def parse_task(payload: object) -> Submission:
 def _priority(raw: object) -> Priority:
     if raw is None:
         return Priority.NORMAL
-    if raw not in {p.value for p in Priority}:
+    if not isinstance(raw, str) or raw not in {p.value for p in Priority}:
         allowed = " or ".join(p.value for p in Priority)
         raise ValidationError(f"priority must be {allowed}", "priority")
     return Priority(raw)
