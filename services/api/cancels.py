@@ -8,8 +8,10 @@ on the control exchange, that whoever runs it must stop it.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Mapping
 
 from aiohttp import web
 
@@ -25,6 +27,9 @@ from shared.names import CANCELLABLE_STATUSES, Status
 logger = logging.getLogger(__name__)
 
 BULK_CANCEL_LIMIT = 10_000
+# How often the cancel requests of tasks still running are broadcast again: a consumer that
+# was reconnecting when the first one went out hears the next.
+RESEND_S = 5.0
 # What a bulk cancel may select: what can be cancelled, and running tasks.
 BULK_STATUSES = frozenset({*CANCELLABLE_STATUSES, Status.RUNNING})
 
@@ -93,3 +98,24 @@ async def cancel_many(request: web.Request) -> web.Response:
             "more": len(ids) > BULK_CANCEL_LIMIT,
         }
     )
+
+
+async def resend_forever(app: web.Application) -> None:
+    """Broadcast again, every RESEND_S, the requests of running tasks not yet stopped."""
+    while True:
+        await asyncio.sleep(RESEND_S)
+        try:
+            ids = await queries.cancel_requested_ids(app[reader_key], BULK_CANCEL_LIMIT)
+            if ids:
+                await app[publisher_key].broadcast(encode_cancel(ids))
+        except Exception as exc:  # the broker or the database is away: next round
+            logger.warning("could not send the cancel requests again: %s", exc)
+
+
+async def cancels_ctx(app: web.Application) -> AsyncIterator[None]:
+    """The resend loop, for the application's lifetime."""
+    resender = asyncio.create_task(resend_forever(app), name="taskq-cancel-resend")
+    yield
+    resender.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await resender

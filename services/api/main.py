@@ -11,6 +11,7 @@ from collections.abc import AsyncIterator
 import uvloop
 from aiohttp import web
 
+from services.api.cancels import cancels_ctx
 from services.api.keys import (
     metrics_key,
     outbox_key,
@@ -85,7 +86,7 @@ def create_app(settings: Settings) -> web.Application:
     app[settings_key] = settings
     app[metrics_key] = ApiMetrics()
     # Order matters: the recorder and the outbox need the database and the broker.
-    app.cleanup_ctx.extend([database_ctx, broker_ctx, recorder_ctx, outbox_ctx])
+    app.cleanup_ctx.extend([database_ctx, broker_ctx, recorder_ctx, outbox_ctx, cancels_ctx])
     setup_routes(app)
     return app
 

@@ -127,6 +127,14 @@ async def ids_by_status(
         return [r[0] for r in await cur.fetchall()]
 
 
+async def cancel_requested_ids(db: aiosqlite.Connection, limit: int) -> list[str]:
+    """Running tasks whose cancel was requested and that have not stopped yet."""
+    async with db.execute(
+        "SELECT id FROM tasks WHERE status = 'running' AND cancel_requested = 1 LIMIT ?", (limit,)
+    ) as cur:
+        return [r[0] for r in await cur.fetchall()]
+
+
 async def status_counts(db: aiosqlite.Connection) -> dict[str, int]:
     """How many tasks are in each status (every status present, zero or not)."""
     counts = {s.value: 0 for s in Status}

@@ -144,3 +144,20 @@ def test_cancel_many(stack: Stack, settings: Settings) -> None:
         assert db.execute("SELECT COUNT(*) FROM tasks WHERE status = 'cancelled'").fetchone() == (
             3,
         )
+
+
+def test_a_lost_broadcast_is_sent_again(stack: Stack, settings: Settings) -> None:
+    """The consumer was away when the request went out: the API repeats it until the task
+    stops."""
+    stack.migrate()
+    stack.api()
+    stack.consumer()
+    with httpx.Client(base_url=stack.api_url()) as client:
+        task_id = submit(client, "sleep", {"seconds": 60})
+        wait_status(client, task_id, {"running"})
+        # the request as the API records it, without its broadcast
+        with closing(sqlite3.connect(settings.db_path)) as db:
+            db.execute("UPDATE tasks SET cancel_requested = 1 WHERE id = ?", (task_id,))
+            db.commit()
+        task = wait_status(client, task_id, {"cancelled", "completed", "failed"})
+        assert (task["status"], task["attempts"]) == ("cancelled", 1)
