@@ -25,7 +25,7 @@ from bench.sampler import RssSampler
 from bench.stack import DEFAULT_AMQP_URL, ROOT, BrokerSpace
 
 # the cluster runs right after the single node's end to end, on a machine in the same state
-GROUPS = ("floor", "e2e", "cluster", "seed", "listing", "memory")
+GROUPS = ("floor", "e2e", "cluster", "seed", "listing", "memory", "priority", "batch")
 NEEDS_WRK = {"e2e", "cluster", "seed", "memory"}
 
 
@@ -115,6 +115,8 @@ def main() -> None:
                 "seed": lambda: results.__setitem__("seed", sections.seed_and_scale_out(ctx)),
                 "listing": lambda: results.__setitem__("listing", sections.listing(ctx)),
                 "memory": lambda: results.__setitem__("memory", sections.memory(ctx)),
+                "priority": lambda: results.__setitem__("priority", sections.priority(ctx)),
+                "batch": lambda: results.__setitem__("batch", sections.batch(ctx)),
             }
             for name in GROUPS:
                 if name not in wanted:

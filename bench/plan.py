@@ -21,6 +21,9 @@ class Plan:
     listing_rows: int = 1_000_000
     listing_requests: int = 300
     memory_checkpoints: tuple[int, int] = (10_000, 100_000)
+    priority_backlog: int = 5_000
+    priority_tasks: int = 50
+    batch_tasks: int = 50_000
     # the end to end run (e2e_tasks) again on the local three-node cluster, which takes ~30 s to
     # start: the quick run skips it
     cluster: bool = True
@@ -36,6 +39,9 @@ QUICK = Plan(
     listing_rows=100_000,
     listing_requests=100,
     memory_checkpoints=(1_000, 5_000),
+    priority_backlog=1_000,
+    priority_tasks=10,
+    batch_tasks=5_000,
     cluster=False,
 )
 
