@@ -81,9 +81,13 @@ class Client:
         return task
 
     def list(
-        self, status: str | None = None, action: str | None = None, limit: int | None = None
+        self,
+        status: str | None = None,
+        action: str | None = None,
+        limit: int | None = None,
+        priority: str | None = None,
     ) -> dict[str, Any]:
-        params = {"status": status, "action": action, "limit": limit}
+        params = {"status": status, "action": action, "limit": limit, "priority": priority}
         page: dict[str, Any] = self._call(
             "GET", "/tasks", params={k: v for k, v in params.items() if v is not None}
         )

@@ -230,6 +230,9 @@ def list_tasks(
     action: Annotated[str | None, typer.Option("--action", "-a", help="Only this action.")] = None,
     limit: Annotated[int, typer.Option("--limit", "-l", min=1, max=1000)] = 20,
     watch: Annotated[bool, typer.Option("--watch", help="Refresh every 2 s until Ctrl-C.")] = False,
+    priority: Annotated[
+        Priority | None, typer.Option("--priority", "-p", help="Only this lane.")
+    ] = None,
 ) -> None:
     """List tasks, newest first."""
     if watch and options.json:
@@ -238,7 +241,8 @@ def list_tasks(
     with options.client() as client:
 
         def fetch() -> list[Task]:
-            tasks: list[Task] = client.list(status_value, action, limit)["tasks"]
+            lane = priority.value if priority is not None else None
+            tasks: list[Task] = client.list(status_value, action, limit, lane)["tasks"]
             return tasks
 
         if not watch:

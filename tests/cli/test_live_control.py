@@ -59,6 +59,12 @@ def test_file_count_cancel_and_watch(live: Taskq, tmp_path: Path) -> None:
     assert "completed" in followed.stdout
     assert "100%" in followed.stderr
 
+    urgent = json.loads(
+        live("submit", "sum", "-d", '{"numbers": [9]}', "-p", "high", "--json").stdout
+    )
+    lane = json.loads(live("list", "--priority", "high", "--json").stdout)
+    assert [t["id"] for t in lane] == [urgent["id"]]
+
     many = live("cancel", "--status", "queued", "--action", "nothing-queued")
     assert many.exit_code == 0, many.output
     assert "cancelled 0" in many.stdout
