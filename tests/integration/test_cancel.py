@@ -96,6 +96,13 @@ def test_cancel_in_every_state(stack: Stack, settings: Settings) -> None:
         assert refused.status_code == 409
         assert "completed" in refused.json()["error"]
 
+        # failed: final too
+        broken = submit(client, "fail", {"message": "no"})
+        wait_status(client, broken, {"failed"})
+        refused = client.post(f"/tasks/{broken}/cancel")
+        assert refused.status_code == 409
+        assert "failed" in refused.json()["error"]
+
         listed = client.get("/tasks", params={"status": "cancelled"}).json()
         assert {t["id"] for t in listed["tasks"]} == {queued, running}
         counts = client.get("/stats").json()["counts"]
