@@ -25,7 +25,17 @@ from bench.sampler import RssSampler
 from bench.stack import DEFAULT_AMQP_URL, ROOT, BrokerSpace
 
 # the cluster runs right after the single node's end to end, on a machine in the same state
-GROUPS = ("floor", "e2e", "cluster", "seed", "listing", "memory", "schedule")
+GROUPS = (
+    "floor",
+    "e2e",
+    "cluster",
+    "seed",
+    "listing",
+    "memory",
+    "schedule",
+    "priority",
+    "batch",
+)
 NEEDS_WRK = {"e2e", "cluster", "seed", "memory"}
 
 
@@ -118,6 +128,8 @@ def main() -> None:
                 "schedule": lambda: results.__setitem__(
                     "schedule", schedule.schedule_lateness(ctx)
                 ),
+                "priority": lambda: results.__setitem__("priority", sections.priority(ctx)),
+                "batch": lambda: results.__setitem__("batch", sections.batch(ctx)),
             }
             for name in GROUPS:
                 if name not in wanted:

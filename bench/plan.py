@@ -24,6 +24,9 @@ class Plan:
     # delayed tasks due evenly over a window, with the consumers idle
     schedule_tasks: int = 1_000
     schedule_window_s: float = 60.0
+    priority_backlog: int = 5_000
+    priority_tasks: int = 50
+    batch_tasks: int = 50_000
     # the end to end run (e2e_tasks) again on the local three-node cluster, which takes ~30 s to
     # start: the quick run skips it
     cluster: bool = True
@@ -41,6 +44,9 @@ QUICK = Plan(
     memory_checkpoints=(1_000, 5_000),
     schedule_tasks=200,
     schedule_window_s=10.0,
+    priority_backlog=1_000,
+    priority_tasks=10,
+    batch_tasks=5_000,
     cluster=False,
 )
 

@@ -68,6 +68,12 @@ def _e2e_vs_floor(results: Results, run: str) -> float | None:
     return e2e / floor if e2e is not None and floor else None
 
 
+def _batch_vs_floor(results: Results) -> float | None:
+    accepted = _get(results, "batch", "accepted_per_s")
+    floor = _get(results, "floor", "publish_per_s")
+    return accepted / floor if accepted is not None and floor else None
+
+
 TARGETS = (
     Target(
         "e2e",
@@ -137,6 +143,21 @@ TARGETS = (
         "≤ +20%",
         lambda r: _at_most(_pct(_get(r, "memory", "growth", "consumer")), 20),
         "%",
+    ),
+    Target(
+        "priority",
+        "high task start delay p99 behind the backlog",
+        "≤ 1,000 ms",
+        lambda r: _at_most(_get(r, "priority", "start_delay_ms", "p99"), 1000),
+        " ms",
+        0,
+    ),
+    Target(
+        "batch",
+        "accepted/s through batches ÷ floor publish/s",
+        "≥ 0.50",
+        lambda r: _at_least(_batch_vs_floor(r), 0.5),
+        digits=3,
     ),
 )
 
@@ -358,6 +379,7 @@ def _rows(results: Results) -> list[tuple[str, str, str]]:
         rows.append((label, "start lateness p50/p99/max ms", _lateness(late["lateness_ms"])))
         rows.append((label, "started early", str(late["early"])))
     rows += cluster_rows(results)
+    rows += _control_rows(results)
     loads = ", ".join(
         f"{name} {max(s['loadavg_1m']):.1f}" for name, s in (results.get("sections") or {}).items()
     )
@@ -366,6 +388,34 @@ def _rows(results: Results) -> list[tuple[str, str, str]]:
     for section, error in (results.get("errors") or {}).items():
         # the exception itself: a traceback's last line
         rows.append((section, "ERROR", error.strip().splitlines()[-1][:120] if error else "?"))
+    return rows
+
+
+def _control_rows(results: Results) -> list[tuple[str, str, str]]:
+    rows: list[tuple[str, str, str]] = []
+    prio = results.get("priority")
+    if prio:
+        label = f"9 priority ({prio['backlog']:,} normal queued first, seed settings)"
+        rows.append(
+            (
+                label,
+                f"{prio['high_tasks']} high tasks: start delay p50/p95/p99 ms",
+                _pcts(prio["start_delay_ms"]),
+            )
+        )
+        rows.append(
+            (
+                label,
+                "normal tasks still queued when they were done",
+                _n(prio["normal_still_queued"]),
+            )
+        )
+    done = results.get("batch")
+    if done:
+        label = f"10 batch ({done['batch']:,} a request, {done['clients']} at a time)"
+        rows.append((label, "tasks accepted/s", _n(done["accepted_per_s"])))
+        rows.append((label, "request p50/p95/p99 ms", _pcts(done["request_ms"])))
+        rows.append((label, "÷ floor publish/s", _n(_batch_vs_floor(results), 3)))
     return rows
 
 

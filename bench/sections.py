@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from bench import wrk
+from bench import control, wrk
 from bench.filler import fill
 from bench.measure import percentiles, run_json, steady_rate
 from bench.plan import (
@@ -186,3 +186,17 @@ def memory(ctx: Context) -> dict[str, Any]:
         "completed": completed,
         "completed_per_s": completed / elapsed,
     }
+
+
+def priority(ctx: Context) -> dict[str, Any]:
+    """Section 9: high-priority tasks behind a backlog of normal ones (bench/control.py)."""
+    return control.priority(
+        lambda role: Stack(ctx.space, ctx.workdir, role),
+        ctx.plan.priority_backlog,
+        ctx.plan.priority_tasks,
+    )
+
+
+def batch(ctx: Context) -> dict[str, Any]:
+    """Section 10: tasks accepted per second through batches of 1,000 (bench/control.py)."""
+    return control.batch(lambda role: Stack(ctx.space, ctx.workdir, role), ctx.plan.batch_tasks)

@@ -19,12 +19,29 @@ Data = dict[str, Any]
 Result = dict[str, Any]
 
 
+class ProgressSink(Protocol):
+    """Takes an action's progress (the consumer sends it on, throttled)."""
+
+    def __call__(self, fraction: float, message: str | None, /) -> None: ...
+
+
 @dataclass(frozen=True, slots=True)
 class ActionContext:
-    """What an action may know about the run besides its data."""
+    """What an action may know about the run besides its data, and how it reports progress."""
 
     task_id: str
     attempt: int
+    on_progress: ProgressSink | None = None
+
+    async def progress(self, fraction: float, message: str | None = None) -> None:
+        """Report how far the task has come (0 to 1, with an optional message). Returns at
+        once: the value is sent in the background, at most once a second (the latest wins)."""
+        if not _is_number(fraction) or not 0 <= fraction <= 1:
+            raise ValueError(f"progress must be a number from 0 to 1, got {fraction!r}")
+        if message is not None and not isinstance(message, str):
+            raise TypeError("a progress message is a string")
+        if self.on_progress is not None:
+            self.on_progress(float(fraction), message)
 
 
 class ActionFunc(Protocol):
@@ -149,3 +166,28 @@ async def fail(data: Data, ctx: ActionContext) -> Result:
     if times is None or ctx.attempt <= times:
         raise ActionFailed(data.get("message") or "task failed on purpose")
     return {"output": f"succeeded on attempt {ctx.attempt}"}
+
+
+MAX_COUNT = 10_000
+COUNT_STEP_S = 0.1
+
+
+def _check_count(data: Data) -> None:
+    to = data.get("to", 10)
+    if not isinstance(to, int) or isinstance(to, bool) or not 1 <= to <= MAX_COUNT:
+        raise ActionDataError(f"data.to must be an integer from 1 to {MAX_COUNT}", "data.to")
+    step = data.get("step_s", COUNT_STEP_S)
+    if not _is_number(step) or not 0 <= step <= 10:
+        raise ActionDataError("data.step_s must be a number from 0 to 10", "data.step_s")
+
+
+@registry.action("count", validate=_check_count)
+async def count(data: Data, ctx: ActionContext) -> Result:
+    """Counts to data.to (default 10), sleeping data.step_s (0.1 s) per step and reporting
+    progress as it goes: a task to watch."""
+    to = int(data.get("to", 10))
+    step = float(data.get("step_s", COUNT_STEP_S))
+    for n in range(1, to + 1):
+        await asyncio.sleep(step)
+        await ctx.progress(n / to, f"counted {n} of {to}")
+    return {"output": to}

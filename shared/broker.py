@@ -20,7 +20,7 @@ from aio_pika.abc import (
 
 from shared.config import Settings
 from shared.errors import BrokerUnavailableError, PublishError, TaskqError
-from shared.names import CONTENT_TYPE, HEADER_ATTEMPT, Names
+from shared.names import CONTENT_TYPE, HEADER_ATTEMPT, Names, Priority
 
 logger = logging.getLogger(__name__)
 
@@ -42,14 +42,17 @@ def work_queue_arguments(settings: Settings) -> dict[str, Any]:
     }
 
 
-def retry_queue_arguments(settings: Settings, delay_s: float) -> dict[str, Any]:
-    """A retry queue holds messages for `delay_s`, then dead-letters them back to the work queue."""
+def retry_queue_arguments(
+    settings: Settings, delay_s: float, priority: Priority = Priority.NORMAL
+) -> dict[str, Any]:
+    """A retry queue holds messages for `delay_s`, then dead-letters them back to the work
+    queue of their lane (each lane has its own retry queues)."""
     names = Names(settings.queue)
     return {
         "x-queue-type": "quorum",
         "x-message-ttl": round(delay_s * 1000),
         "x-dead-letter-exchange": names.exchange,
-        "x-dead-letter-routing-key": names.routing_key,
+        "x-dead-letter-routing-key": names.lane(priority),
         "x-dead-letter-strategy": "at-least-once",
         "x-overflow": "reject-publish",
     }
@@ -78,9 +81,14 @@ class Topology:
         dead_queue: AbstractQueue,
         retry_queues: dict[str, AbstractQueue],
         state_queue: AbstractQueue,
+        lanes: dict[Priority, AbstractQueue],
+        control_exchange: AbstractExchange,
     ) -> None:
         self.exchange = exchange
         self.work_queue = work_queue
+        # Every lane's work queue, the normal one (work_queue) included.
+        self.lanes = lanes
+        self.control_exchange = control_exchange
         self.retry_exchange = retry_exchange
         self.dead_queue = dead_queue
         self.retry_queues = retry_queues
@@ -95,10 +103,16 @@ async def declare_topology(channel: AbstractChannel, settings: Settings) -> Topo
     dlx = await channel.declare_exchange(names.dlx, aio_pika.ExchangeType.FANOUT, durable=True)
     retry_exchange = await channel.declare_exchange(names.retry_exchange, durable, durable=True)
 
-    work_queue = await channel.declare_queue(
-        names.work_queue, durable=True, arguments=work_queue_arguments(settings)
-    )
-    await work_queue.bind(exchange, routing_key=names.routing_key)
+    # Quorum queues have no message priorities before RabbitMQ 4.0: each priority is a lane,
+    # a work queue of its own with the same guarantees, consumed with capacity of its own.
+    lanes: dict[Priority, AbstractQueue] = {}
+    for priority in Priority:
+        lane = await channel.declare_queue(
+            names.lane(priority), durable=True, arguments=work_queue_arguments(settings)
+        )
+        await lane.bind(exchange, routing_key=names.lane(priority))
+        lanes[priority] = lane
+    work_queue = lanes[Priority.NORMAL]
 
     dead_queue = await channel.declare_queue(
         names.dead_queue, durable=True, arguments=dead_queue_arguments()
@@ -106,18 +120,51 @@ async def declare_topology(channel: AbstractChannel, settings: Settings) -> Topo
     await dead_queue.bind(dlx, routing_key="")
 
     retry_queues: dict[str, AbstractQueue] = {}
-    for delay in sorted(set(settings.retry_delays_s)):
-        name = names.retry_queue(delay)
-        queue = await channel.declare_queue(
-            name, durable=True, arguments=retry_queue_arguments(settings, delay)
-        )
-        await queue.bind(retry_exchange, routing_key=name)
-        retry_queues[name] = queue
+    for priority in Priority:
+        for delay in sorted(set(settings.retry_delays_s)):
+            name = names.retry_queue(delay, priority)
+            queue = await channel.declare_queue(
+                name, durable=True, arguments=retry_queue_arguments(settings, delay, priority)
+            )
+            await queue.bind(retry_exchange, routing_key=name)
+            retry_queues[name] = queue
 
     state_queue = await channel.declare_queue(
         names.state_queue, durable=True, arguments=state_queue_arguments()
     )
-    return Topology(exchange, work_queue, retry_exchange, dead_queue, retry_queues, state_queue)
+    control = await channel.declare_exchange(
+        names.control_exchange, aio_pika.ExchangeType.FANOUT, durable=True
+    )
+    return Topology(
+        exchange, work_queue, retry_exchange, dead_queue, retry_queues, state_queue, lanes, control
+    )
+
+
+async def declare_control_queue(
+    channel: AbstractChannel, settings: Settings, process_id: str
+) -> AbstractQueue:
+    """One consumer process's queue on the control exchange: exclusive and auto-deleted, so it
+    lives exactly as long as the process's connection (a robust channel declares it again)."""
+    names = Names(settings.queue)
+    queue = await channel.declare_queue(
+        names.control_queue(process_id), exclusive=True, auto_delete=True
+    )
+    await queue.bind(names.control_exchange, routing_key="")
+    return queue
+
+
+async def publish_control(exchange: AbstractExchange, body: bytes, wait_s: float) -> None:
+    """Broadcast a control message to every consumer process; PublishError if the broker does
+    not confirm it. Not mandatory: with no consumer running, nobody needs to hear it."""
+    try:
+        async with asyncio.timeout(wait_s):
+            await exchange.publish(
+                aio_pika.Message(body, content_type=CONTENT_TYPE), routing_key="", mandatory=False
+            )
+    except TimeoutError as exc:
+        raise PublishError(f"no confirm from the broker within {wait_s:g}s") from exc
+    except (aio_pika.exceptions.AMQPError, aiormq.exceptions.AMQPError, ConnectionError) as exc:
+        raise BrokerUnavailableError(f"{type(exc).__name__}: {exc}") from exc
 
 
 class ClusterConnection(aio_pika.RobustConnection):

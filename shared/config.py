@@ -128,6 +128,7 @@ class Settings:
     queue: str = "tasks"
     channels: int = 2
     prefetch: int = 5
+    high_prefetch: int = 5
     work_delay_ms: int = 100
     delivery_limit: int = 5
     startup_timeout_s: float = 60.0
@@ -175,6 +176,7 @@ _VARIABLES: dict[str, tuple[str, Callable[[str, str], Any]]] = {
     "queue": ("TASKQ_QUEUE", _queue_name),
     "channels": ("TASKQ_CHANNELS", _positive_int),
     "prefetch": ("TASKQ_PREFETCH", _positive_int),
+    "high_prefetch": ("TASKQ_HIGH_PREFETCH", _positive_int),
     "work_delay_ms": ("TASKQ_WORK_DELAY_MS", _non_negative_int),
     "delivery_limit": ("TASKQ_DELIVERY_LIMIT", _positive_int),
     "startup_timeout_s": ("TASKQ_STARTUP_TIMEOUT_S", _positive_float),

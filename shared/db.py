@@ -21,7 +21,7 @@ from shared.errors import SchemaMissingError
 logger = logging.getLogger(__name__)
 
 # The migration this code was written against; services refuse to start on an older database.
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 BUSY_TIMEOUT_MS = 10_000
 
 T = TypeVar("T")

@@ -16,7 +16,7 @@ if TYPE_CHECKING:  # the consumer imports this module and must load no database 
 
 TASK_COLUMNS = (
     "id, action, data, status, result, error, attempts, created_at, started_at, processed_at,"
-    " run_at, timeout_s, schedule"
+    " run_at, timeout_s, schedule, priority, progress, progress_message, progress_at"
 )
 
 
@@ -27,7 +27,7 @@ def task_json(row: sqlite3.Row | tuple[Any, ...]) -> dict[str, Any]:
     rather than parsed and serialised again.
     """
     (id_, action, data, status, result, error, attempts, created, started, processed) = row[:10]
-    run_at, timeout_s, schedule = row[10:13]
+    run_at, timeout_s, schedule, priority, fraction, message, progressed = row[10:17]
     return {
         "id": id_,
         "action": action,
@@ -42,6 +42,12 @@ def task_json(row: sqlite3.Row | tuple[Any, ...]) -> dict[str, Any]:
         "run_at": to_rfc3339(run_at),
         "timeout_s": timeout_s,
         "schedule": schedule,
+        "priority": priority,
+        "progress": (
+            None
+            if progressed is None
+            else {"fraction": fraction, "message": message, "updated_at": to_rfc3339(progressed)}
+        ),
     }
 
 

@@ -15,9 +15,20 @@ class Status(StrEnum):
     RETRYING = "retrying"
     COMPLETED = "completed"
     FAILED = "failed"
+    CANCELLED = "cancelled"
 
 
-FINAL_STATUSES = frozenset({Status.COMPLETED, Status.FAILED})
+class Priority(StrEnum):
+    """A task's lane: high-priority tasks have a work queue of their own."""
+
+    NORMAL = "normal"
+    HIGH = "high"
+
+
+FINAL_STATUSES = frozenset({Status.COMPLETED, Status.FAILED, Status.CANCELLED})
+# States a cancel ends at once (the message, when delivered, is acked without running); a
+# running task is only asked to stop.
+CANCELLABLE_STATUSES = frozenset({Status.SCHEDULED, Status.QUEUED, Status.RETRYING})
 # States from which a delivery may (re)claim a task: `running` is here because a consumer that
 # died mid-task leaves it so, and the broker's redelivery must be able to finish it.
 CLAIMABLE_STATUSES = frozenset({Status.QUEUED, Status.RETRYING, Status.RUNNING})
@@ -73,6 +84,23 @@ class Names:
         """Where consumers send their reports to the database's owner (the API)."""
         return f"{self.base}.state"
 
-    def retry_queue(self, delay_s: float) -> str:
-        """The queue that holds a task for `delay_s` before it goes back to work."""
-        return f"{self.base}.retry.{format_delay(delay_s)}"
+    @property
+    def control_exchange(self) -> str:
+        """The fanout exchange that tells every consumer process to cancel a running task."""
+        return f"{self.base}.control"
+
+    def control_queue(self, process_id: str) -> str:
+        """One consumer process's exclusive, auto-deleted queue on the control exchange."""
+        return f"{self.base}.control.{process_id}"
+
+    def lane(self, priority: Priority) -> str:
+        """The work queue of a priority lane, which is also its routing key."""
+        return self.base if priority is Priority.NORMAL else f"{self.base}.{priority.value}"
+
+    def retry_queue(self, delay_s: float, priority: Priority = Priority.NORMAL) -> str:
+        """The queue that holds a task for `delay_s` before it goes back to its lane."""
+        return f"{self.lane(priority)}.retry.{format_delay(delay_s)}"
+
+    def priority_of(self, routing_key: str | None) -> Priority:
+        """The lane a delivery came from, by its routing key (a retry keeps its lane's)."""
+        return Priority.HIGH if routing_key == self.lane(Priority.HIGH) else Priority.NORMAL

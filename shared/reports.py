@@ -28,6 +28,8 @@ class Op(StrEnum):
     COMPLETE = "complete"  # running → completed, with the result
     RETRY = "retry"  # running → retrying, with the error of the failed attempt
     FAIL = "fail"  # running → failed, with the error of the last attempt
+    CANCELLED = "cancelled"  # running → cancelled: the action stopped on a cancel request
+    PROGRESS = "progress"  # running, with the action's latest progress [fraction, message]
     PING = "ping"  # nothing: does the owner answer?
 
 
@@ -43,6 +45,7 @@ class Report:
     # a claim's delivery rank (shared.broker.delivery_rank): an older delivery's late claim
     # must not take the task from a newer one
     rank: int = 0
+    progress: tuple[float, str | None] | None = None
 
     def to_wire(self) -> dict[str, Any]:
         wire: dict[str, Any] = {"op": self.op.value}
@@ -55,6 +58,8 @@ class Report:
             wire["result"] = self.result
         if self.error is not None:
             wire["error"] = self.error
+        if self.progress is not None:
+            wire["progress"] = list(self.progress)
         return wire
 
     @classmethod
@@ -78,7 +83,21 @@ class Report:
         rank = raw.get("rank", 0)
         if not isinstance(rank, int) or isinstance(rank, bool) or rank < 0:
             raise InvalidMessageError("a rank is a whole number")
-        return cls(op, task_id, token, result, error, rank)
+        progress = _progress(raw.get("progress")) if op is Op.PROGRESS else None
+        return cls(op, task_id, token, result, error, rank=rank, progress=progress)
+
+
+def _progress(raw: object) -> tuple[float, str | None]:
+    if not (isinstance(raw, list) and len(raw) == 2):
+        raise InvalidMessageError("progress needs [fraction, message]")
+    fraction, message = raw
+    if isinstance(fraction, bool) or not isinstance(fraction, int | float):
+        raise InvalidMessageError("a progress fraction is a number")
+    if not 0 <= fraction <= 1:
+        raise InvalidMessageError("a progress fraction is from 0 to 1")
+    if message is not None and not isinstance(message, str):
+        raise InvalidMessageError("a progress message is a string")
+    return float(fraction), message
 
 
 @dataclass(frozen=True, slots=True)

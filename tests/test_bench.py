@@ -191,6 +191,9 @@ def test_quick_bench_reports_every_section(broker: Broker, tmp_path: Path) -> No
     assert results["cluster"] == {"skipped": SKIPPED_QUICK}
     late = results["schedule"]
     assert late["started"] == late["tasks"] and late["early"] == 0
+    priority = results["priority"]
+    assert priority["started"] == priority["high_tasks"] > 0
+    assert results["batch"]["accepted"] == results["batch"]["tasks"]
 
     # every target has a verdict, and the printed table carries each of them
     verdicts = {v["target"]: v for v in results["verdicts"]}
@@ -199,7 +202,7 @@ def test_quick_bench_reports_every_section(broker: Broker, tmp_path: Path) -> No
     assert all(v["result"] in {"PASS", "MISS"} for v in verdicts.values())
     for section in ("broker floor", "end to end", "open loop", "seed settings", "scale-out"):
         assert section in done.stdout
-    for section in ("listing", "memory", "delayed tasks", CLUSTER):
+    for section in ("listing", "memory", "delayed tasks", CLUSTER, "9 priority", "10 batch"):
         assert section in done.stdout
     assert done.stdout.count("PASS") + done.stdout.count("MISS") >= len(TARGETS)
 

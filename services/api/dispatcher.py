@@ -19,6 +19,7 @@ from shared.clock import now_ms
 from shared.db import BatchWriter
 from shared.errors import PublishError
 from shared.models import Envelope
+from shared.names import Priority
 
 logger = logging.getLogger(__name__)
 
@@ -62,20 +63,22 @@ class Dispatcher(DueLoop):
         while True:
             now = now_ms()
             rows = await self._writer.run(transitions.dispatch_due(now, DISPATCH_BATCH))
-            for *_, run_at in rows:
+            for *_, run_at, _ in rows:
                 self._metrics.dispatch_lateness.observe((now - run_at) / 1000)
             taken += len(rows)
             await self._publish(rows)
             if len(rows) < DISPATCH_BATCH:
                 return taken
 
-    async def _publish(self, rows: list[tuple[str, str, str, int]]) -> None:
+    async def _publish(self, rows: list[tuple[str, str, str, int, str]]) -> None:
         gate = asyncio.Semaphore(PUBLISH_CONCURRENCY)
 
-        async def one(task_id: str, action: str, data: str) -> None:
+        async def one(task_id: str, action: str, data: str, priority: str) -> None:
             async with gate:
                 try:
-                    await self._publisher.publish(Envelope(task_id, action, orjson.loads(data)))
+                    envelope = Envelope(task_id, action, orjson.loads(data))
+                    # a delayed task runs in the lane it was submitted to
+                    await self._publisher.publish(envelope, Priority(priority))
                 except PublishError as exc:
                     # The row is queued and unpublished: the outbox sweep publishes it later.
                     logger.warning(
@@ -85,4 +88,6 @@ class Dispatcher(DueLoop):
             self._outbox.confirmed(task_id)
             self._metrics.dispatched.inc()
 
-        await asyncio.gather(*(one(task_id, action, data) for task_id, action, data, _ in rows))
+        await asyncio.gather(
+            *(one(task_id, action, data, lane) for task_id, action, data, _, lane in rows)
+        )

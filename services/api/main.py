@@ -11,6 +11,7 @@ from collections.abc import AsyncIterator
 import uvloop
 from aiohttp import web
 
+from services.api.cancels import cancels_ctx
 from services.api.dispatcher import Dispatcher
 from services.api.keys import (
     dispatcher_key,
@@ -109,7 +110,9 @@ def create_app(settings: Settings) -> web.Application:
     app[metrics_key] = ApiMetrics()
     # Order matters: the recorder and the outbox need the database and the broker, and the
     # dispatcher needs the outbox.
-    app.cleanup_ctx.extend([database_ctx, broker_ctx, recorder_ctx, outbox_ctx, time_ctx])
+    app.cleanup_ctx.extend(
+        [database_ctx, broker_ctx, recorder_ctx, outbox_ctx, cancels_ctx, time_ctx]
+    )
     setup_routes(app)
     return app
 

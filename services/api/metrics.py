@@ -63,6 +63,13 @@ class ApiMetrics:
         self.replayed = Counter(
             "taskq_tasks_replayed", "Failed tasks put back in the queue", registry=self.registry
         )
+        self.cancelled = Counter(
+            "taskq_tasks_cancelled",
+            "Cancels: `now` ended a queued or retrying task, `requested` asked a running one's"
+            " consumer to stop it",
+            ["how"],
+            registry=self.registry,
+        )
         self.dead_letters = Counter(
             "taskq_dead_letters",
             "Messages taken from the dead queue, by reason",

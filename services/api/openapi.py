@@ -24,7 +24,7 @@ from services.api.openapi_parts import (
     use,
 )
 from services.api.validation import DEFAULT_LIMIT, MAX_ACTION_LENGTH, MAX_KEY_LENGTH, MAX_LIMIT
-from shared.names import Status
+from shared.names import Priority, Status
 
 ACTION = {
     "type": "string",
@@ -37,6 +37,27 @@ TIMESTAMP = {"type": "string", "format": "date-time"}
 STATUS = {"type": "string", "enum": [s.value for s in Status]}
 # a form that leaves the field empty means "any status"
 STATUS_FILTER = {"type": "string", "enum": [*(s.value for s in Status), ""]}
+PRIORITY = {"type": "string", "enum": [p.value for p in Priority]}
+
+SUBMITTED_PRIORITY = {
+    "type": ["string", "null"],
+    "enum": [*PRIORITY["enum"], None],
+    "description": "`high` goes to the high lane; absent or null means normal.",
+}
+
+NEW_TASK = closed(
+    ["action"],
+    action=ACTION,
+    # No `default: {}`: openapi-python-client refuses a default on an object schema and drops
+    # NewTask, and with it POST /tasks (issue 10). The description says it instead.
+    data={
+        "type": ["object", "null"],
+        "description": "The action's input; absent or null means `{}`. Each action may "
+        "refuse data it cannot use (422).",
+    },
+    **openapi_time.SUBMISSION_FIELDS,
+    priority=SUBMITTED_PRIORITY,
+)
 
 SCHEMAS: dict[str, Schema] = {
     "Status": STATUS,
@@ -53,6 +74,8 @@ SCHEMAS: dict[str, Schema] = {
             "started_at",
             "processed_at",
             *openapi_time.TASK_FIELDS,
+            "priority",
+            "progress",
         ],
         id={"type": "string", "format": "uuid"},
         action={"type": "string"},
@@ -65,19 +88,20 @@ SCHEMAS: dict[str, Schema] = {
         started_at=nullable(TIMESTAMP),
         processed_at=nullable(TIMESTAMP),
         **openapi_time.TASK_FIELDS,
-    ),
-    "NewTask": closed(
-        ["action"],
-        action=ACTION,
-        # No `default: {}`: openapi-python-client refuses a default on an object schema and drops
-        # NewTask, and with it POST /tasks (issue 10). The description says it instead.
-        data={
+        priority=PRIORITY,
+        progress={
             "type": ["object", "null"],
-            "description": "The action's input; absent or null means `{}`. Each action may "
-            "refuse data it cannot use (422).",
+            "description": "The latest progress the action reported, if any.",
+            "required": ["fraction", "message", "updated_at"],
+            "properties": {
+                "fraction": {"type": "number", "minimum": 0, "maximum": 1},
+                "message": {"type": ["string", "null"]},
+                "updated_at": TIMESTAMP,
+            },
+            "additionalProperties": False,
         },
-        **openapi_time.SUBMISSION_FIELDS,
     ),
+    "NewTask": NEW_TASK,
     "Accepted": closed(
         ["id", "status"],
         id={"type": "string", "format": "uuid"},
@@ -97,12 +121,20 @@ SCHEMAS: dict[str, Schema] = {
         more={"type": "boolean", "description": "More failed tasks are left: call again."},
     ),
     "Stats": closed(
-        ["counts", "total", "queues", "completed_per_minute"],
+        ["counts", "total", "by_priority", "queues", "completed_per_minute"],
         counts=closed(
             [s.value for s in Status],
             **{s.value: {"type": "integer", "minimum": 0} for s in Status},
         ),
         total={"type": "integer", "minimum": 0},
+        by_priority={
+            "type": "object",
+            "description": "Unfinished tasks (queued, running, retrying) per priority lane.",
+            "additionalProperties": {
+                "type": "object",
+                "additionalProperties": {"type": "integer", "minimum": 0},
+            },
+        },
         queues={
             "type": ["object", "null"],
             "additionalProperties": {"type": "integer", "minimum": 0},
@@ -132,6 +164,7 @@ SCHEMAS: dict[str, Schema] = {
         ["error"],
         error={"type": "string"},
         field={"type": "string", "description": "The input at fault, when there is one."},
+        index={"type": "integer", "minimum": 0, "description": "The batch item at fault."},
     ),
 }
 
@@ -239,6 +272,7 @@ PATHS: dict[str, Schema] = {
             "parameters": [
                 query("status", STATUS_FILTER, "Only tasks in this status (empty: any)."),
                 query("action", ACTION_FILTER, "Only tasks of this action."),
+                query("priority", {**PRIORITY, "enum": [*PRIORITY["enum"], ""]}, "Only this lane."),
                 query(
                     "limit",
                     {
@@ -362,6 +396,8 @@ PATHS: dict[str, Schema] = {
 
 def document() -> Schema:
     """The OpenAPI 3.1 document of the API (a fresh copy each call)."""
+    from services.api import openapi_control  # it builds on this module's helpers
+
     return copy.deepcopy(
         {
             "openapi": "3.1.0",
@@ -377,9 +413,9 @@ def document() -> Schema:
                 {"name": "monitoring", "description": "Numbers, probes and metrics."},
             ],
             "security": [{"bearerAuth": []}],
-            "paths": {**PATHS, **openapi_time.PATHS},
+            "paths": {**PATHS, **openapi_time.PATHS, **openapi_control.PATHS},
             "components": {
-                "schemas": SCHEMAS,
+                "schemas": {**SCHEMAS, **openapi_control.SCHEMAS},
                 "responses": RESPONSES,
                 "parameters": PARAMETERS,
                 "securitySchemes": {

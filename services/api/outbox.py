@@ -20,6 +20,7 @@ from shared.config import Settings
 from shared.db import BatchWriter
 from shared.errors import PublishError
 from shared.models import Envelope
+from shared.names import Priority
 
 logger = logging.getLogger(__name__)
 
@@ -65,10 +66,11 @@ class Outbox:
         """Publish again the queued tasks whose confirm is older than TASKQ_ORPHAN_AGE_S."""
         cutoff = now_ms() - round(self._settings.orphan_age_s * 1000)
         republished = 0
-        for task_id, action, data in await queries.orphans(self._reader, cutoff, SWEEP_BATCH):
+        orphans = await queries.orphans(self._reader, cutoff, SWEEP_BATCH)
+        for task_id, action, data, priority in orphans:
             envelope = Envelope(task_id, action, orjson.loads(data))
             try:
-                await self._publisher.publish(envelope)
+                await self._publisher.publish(envelope, Priority(priority))
             except PublishError as exc:
                 logger.warning(
                     "recovery sweep could not publish: %s", exc, extra={"task_id": task_id}

@@ -13,13 +13,14 @@ from shared.broker import (
     connect,
     declare_topology,
     publish_confirmed,
+    publish_control,
     task_message,
     watch_connection,
 )
 from shared.config import Settings
 from shared.errors import BrokerUnavailableError, PublishError
 from shared.models import Envelope
-from shared.names import Names
+from shared.names import Names, Priority
 
 logger = logging.getLogger(__name__)
 
@@ -67,8 +68,9 @@ class Publisher:
         """True while a publish can reach the broker."""
         return not self._connection.is_closed and not self._channel.is_closed
 
-    async def publish(self, envelope: Envelope) -> None:
-        """Send one task and return once the broker has confirmed it; PublishError otherwise.
+    async def publish(self, envelope: Envelope, priority: Priority = Priority.NORMAL) -> None:
+        """Send one task to its lane and return once the broker has confirmed it; PublishError
+        otherwise. Publishes of concurrent callers are pipelined on the one channel.
 
         A publish cut off by a lost connection (its node died, say) is sent again once the
         connection is back, on whichever node answers, until TASKQ_PUBLISH_TIMEOUT_S runs out.
@@ -84,7 +86,7 @@ class Publisher:
                 if not self.ready:
                     raise BrokerUnavailableError("not connected to the broker")
                 await publish_confirmed(
-                    self._topology.exchange, message, self._names.routing_key, left
+                    self._topology.exchange, message, self._names.lane(priority), left
                 )
                 return
             except BrokerUnavailableError:
@@ -101,6 +103,12 @@ class Publisher:
                     self._connection.fail_over(transport)
                 raise
 
+    async def broadcast(self, body: bytes) -> None:
+        """Send a control message to every consumer process; PublishError if not confirmed."""
+        if not self.ready:
+            raise BrokerUnavailableError("not connected to the broker")
+        await publish_control(self._topology.control_exchange, body, self._timeout)
+
     async def queue_depths(self) -> dict[str, int]:
         """Messages ready in the work, retry and dead queues, as the broker reports them.
 
@@ -109,7 +117,8 @@ class Publisher:
         """
         if not self.ready:
             raise PublishError("not connected to the broker")
-        names = [self._names.work_queue, *self._topology.retry_queues, self._names.dead_queue]
+        lanes = [self._names.lane(p) for p in Priority]
+        names = [*lanes, *self._topology.retry_queues, self._names.dead_queue]
         depths: dict[str, int] = {}
         async with asyncio.timeout(self._timeout):
             for name in names:

@@ -10,7 +10,7 @@ from typing import Any
 import aiosqlite
 
 from shared.models import TASK_COLUMNS, is_uuid, task_json
-from shared.names import Status
+from shared.names import Priority, Status
 
 
 class BadCursor(ValueError):
@@ -54,6 +54,7 @@ async def list_tasks(
     action: str | None,
     limit: int,
     after: Position | None,
+    priority: Priority | None = None,
 ) -> tuple[list[dict[str, Any]], Position | None]:
     """A page of tasks, newest first, and the position to continue from (None at the end).
 
@@ -68,6 +69,9 @@ async def list_tasks(
     if action is not None:
         where.append("action = ?")
         params.append(action)
+    if priority is not None:
+        where.append("priority = ?")
+        params.append(priority.value)
     if after is not None:
         # A row value lets SQLite seek the index to the cursor; the equivalent OR form made
         # it walk every entry newer than the cursor (~0.5 s for a deep page of 1M rows).
@@ -85,14 +89,15 @@ async def list_tasks(
 
 async def orphans(
     db: aiosqlite.Connection, older_than: int, limit: int
-) -> list[tuple[str, str, str]]:
-    """Queued tasks whose publish was never confirmed (the outbox), oldest first."""
+) -> list[tuple[str, str, str, str]]:
+    """Queued tasks whose publish was never confirmed (the outbox), oldest first, as
+    (id, action, data, priority)."""
     async with db.execute(
-        "SELECT id, action, data FROM tasks WHERE published = 0 AND queued_at < ?"
+        "SELECT id, action, data, priority FROM tasks WHERE published = 0 AND queued_at < ?"
         " AND status = 'queued' ORDER BY queued_at LIMIT ?",
         (older_than, limit),
     ) as cur:
-        return [(r[0], r[1], r[2]) for r in await cur.fetchall()]
+        return [(r[0], r[1], r[2], r[3]) for r in await cur.fetchall()]
 
 
 async def failed_ids(db: aiosqlite.Connection, action: str | None, limit: int) -> list[str]:
@@ -107,12 +112,49 @@ async def failed_ids(db: aiosqlite.Connection, action: str | None, limit: int) -
         return [r[0] for r in await cur.fetchall()]
 
 
+async def ids_by_status(
+    db: aiosqlite.Connection, statuses: list[Status], action: str | None, limit: int
+) -> list[str]:
+    """Ids of tasks in these statuses (optionally of one action), oldest first."""
+    marks = ", ".join("?" * len(statuses))
+    sql = f"SELECT id FROM tasks WHERE status IN ({marks})"
+    params: list[Any] = [s.value for s in statuses]
+    if action is not None:
+        sql += " AND action = ?"
+        params.append(action)
+    sql += " ORDER BY created_at, id LIMIT ?"
+    async with db.execute(sql, (*params, limit)) as cur:
+        return [r[0] for r in await cur.fetchall()]
+
+
+async def cancel_requested_ids(db: aiosqlite.Connection, limit: int) -> list[str]:
+    """Running tasks whose cancel was requested and that have not stopped yet."""
+    async with db.execute(
+        "SELECT id FROM tasks WHERE status = 'running' AND cancel_requested = 1 LIMIT ?", (limit,)
+    ) as cur:
+        return [r[0] for r in await cur.fetchall()]
+
+
 async def status_counts(db: aiosqlite.Connection) -> dict[str, int]:
     """How many tasks are in each status (every status present, zero or not)."""
     counts = {s.value: 0 for s in Status}
     async with db.execute("SELECT status, COUNT(*) FROM tasks GROUP BY status") as cur:
         for status, count in await cur.fetchall():
             counts[status] = count
+    return counts
+
+
+async def priority_counts(db: aiosqlite.Connection) -> dict[str, dict[str, int]]:
+    """Unfinished tasks (queued, running, retrying) per priority lane."""
+    counts: dict[str, dict[str, int]] = {
+        p.value: {s: 0 for s in ("queued", "running", "retrying")} for p in Priority
+    }
+    async with db.execute(
+        "SELECT priority, status, COUNT(*) FROM tasks"
+        " WHERE status IN ('queued', 'running', 'retrying') GROUP BY 1, 2"
+    ) as cur:
+        for priority, status, count in await cur.fetchall():
+            counts[priority][status] = count
     return counts
 
 

@@ -42,7 +42,7 @@ REPORT_PREFETCH = 64
 DEAD_PREFETCH = 16
 
 # A claim lost in a power cut is only claimed again; a final outcome must survive one.
-_NEEDS_FSYNC = frozenset({Op.COMPLETE, Op.RETRY, Op.FAIL})
+_NEEDS_FSYNC = frozenset({Op.COMPLETE, Op.RETRY, Op.FAIL, Op.CANCELLED})
 
 
 def transition(report: Report, now: int) -> WriteOp[Answer]:
@@ -53,9 +53,14 @@ def transition(report: Report, now: int) -> WriteOp[Answer]:
         case Op.COMPLETE:
             return transitions.complete(report.task_id, report.token, report.result, now)
         case Op.RETRY:
-            return transitions.retrying(report.task_id, report.token, report.error or "")
+            return transitions.retrying(report.task_id, report.token, report.error or "", now)
         case Op.FAIL:
             return transitions.fail(report.task_id, report.token, report.error or "", now)
+        case Op.CANCELLED:
+            return transitions.cancelled(report.task_id, report.token, now)
+        case Op.PROGRESS:
+            fraction, message = report.progress or (0.0, None)
+            return transitions.progress(report.task_id, report.token, fraction, message, now)
         case Op.PING:
             return lambda conn: Answer(True)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from services.api import schedule_views, views
+from services.api import batch, cancels, schedule_views, views
 from services.api.docs import setup_docs
 from services.api.keys import metrics_key
 
@@ -17,8 +17,10 @@ async def metrics(request: web.Request) -> web.Response:
 
 def setup_routes(app: web.Application) -> None:
     app.router.add_post("/tasks", views.create_task)
+    app.router.add_post("/tasks/batch", batch.create_tasks)
     app.router.add_get("/tasks", views.list_tasks)
     app.router.add_post("/tasks/retry", views.retry_many)
+    app.router.add_post("/tasks/cancel", cancels.cancel_many)
     app.router.add_get("/tasks/{task_id}", views.get_task)
     app.router.add_delete("/tasks/{task_id}", views.delete_task)
     app.router.add_post("/tasks/{task_id}/retry", views.retry_task)
@@ -27,6 +29,7 @@ def setup_routes(app: web.Application) -> None:
     app.router.add_get("/schedules/{name}", schedule_views.get_schedule)
     app.router.add_patch("/schedules/{name}", schedule_views.patch_schedule)
     app.router.add_delete("/schedules/{name}", schedule_views.delete_schedule)
+    app.router.add_post("/tasks/{task_id}/cancel", cancels.cancel_task)
     app.router.add_get("/stats", views.stats)
     app.router.add_get("/healthz", views.healthz)
     app.router.add_get("/readyz", views.readyz)

@@ -5,6 +5,8 @@ from __future__ import annotations
 import sqlite3
 from dataclasses import dataclass
 
+import orjson
+
 from shared.db import WriteOp
 
 
@@ -34,6 +36,7 @@ def insert_task(
     run_at: int | None = None,
     timeout_s: float | None = None,
     schedule: str | None = None,
+    priority: str = "normal",
 ) -> WriteOp[Existing | None]:
     """Store a new task, `queued`, or `scheduled` when it has a `run_at` (and its idempotency
     key); with a fresh matching key, return the Existing task instead. Runs in one
@@ -54,14 +57,79 @@ def insert_task(
             conn.execute("DELETE FROM idempotency_keys WHERE key = ?", (key,))
         conn.execute(
             "INSERT INTO tasks (id, action, data, status, attempts, created_at, queued_at,"
-            " run_at, timeout_s, schedule) VALUES (?, ?, ?, ?, 0, ?, ?, ?, ?, ?)",
-            (task_id, action, data_json, status, now, now, run_at, timeout_s, schedule),
+            " run_at, timeout_s, schedule, priority) VALUES (?, ?, ?, ?, 0, ?, ?, ?, ?, ?, ?)",
+            (task_id, action, data_json, status, now, now, run_at, timeout_s, schedule, priority),
         )
         if key is not None:
             conn.execute(
                 "INSERT INTO idempotency_keys (key, task_id, request_hash, created_at)"
                 " VALUES (?, ?, ?, ?)",
                 (key, task_id, request_hash, now),
+            )
+        return None
+
+    return op
+
+
+@dataclass(frozen=True, slots=True)
+class ExistingBatch:
+    """The batch an Idempotency-Key already named."""
+
+    ids: list[str]
+    # Some of its tasks are not yet confirmed by the broker: its request may still withdraw it.
+    pending: bool = False
+
+
+# A batch's key lives beside single tasks' keys, in a namespace of its own.
+BATCH_KEY_PREFIX = "batch:"
+
+
+def insert_batch(
+    batch_id: str,
+    rows: list[tuple[str, str, str, str]],
+    now: int,
+    *,
+    key: str | None = None,
+    request_hash: str | None = None,
+    key_ttl_ms: int = 0,
+) -> WriteOp[ExistingBatch | None]:
+    """Store every task of a batch (id, action, data JSON, priority) as `queued`, in one
+    transaction; with a fresh matching key, return the ExistingBatch instead."""
+    stored_key = BATCH_KEY_PREFIX + key if key is not None else None
+
+    def op(conn: sqlite3.Connection) -> ExistingBatch | None:
+        if stored_key is not None:
+            row = conn.execute(
+                "SELECT b.task_ids, k.request_hash FROM idempotency_keys k"
+                " JOIN batches b ON b.id = k.task_id WHERE k.key = ? AND k.created_at > ?",
+                (stored_key, now - key_ttl_ms),
+            ).fetchone()
+            if row is not None:
+                if row[1] != request_hash:
+                    raise KeyReused(key)
+                ids: list[str] = orjson.loads(row[0])
+                marks = ", ".join("?" * len(ids))
+                (unconfirmed,) = conn.execute(
+                    f"SELECT COUNT(*) FROM tasks WHERE id IN ({marks})"
+                    " AND status = 'queued' AND published = 0",
+                    ids,
+                ).fetchone()
+                return ExistingBatch(ids, pending=unconfirmed > 0)
+            conn.execute("DELETE FROM idempotency_keys WHERE key = ?", (stored_key,))
+        conn.executemany(
+            "INSERT INTO tasks (id, action, data, status, attempts, created_at, queued_at,"
+            " priority) VALUES (?, ?, ?, 'queued', 0, ?, ?, ?)",
+            [(i, action, data, now, now, priority) for i, action, data, priority in rows],
+        )
+        conn.execute(
+            "INSERT INTO batches (id, task_ids, created_at) VALUES (?, ?, ?)",
+            (batch_id, orjson.dumps([r[0] for r in rows]).decode(), now),
+        )
+        if stored_key is not None:
+            conn.execute(
+                "INSERT INTO idempotency_keys (key, task_id, request_hash, created_at)"
+                " VALUES (?, ?, ?, ?)",
+                (stored_key, batch_id, request_hash, now),
             )
         return None
 

@@ -9,6 +9,9 @@ that moves a task from one status to another.
       │  └─withdraw     │ └──claim (its consumer died)
       │   (503)         └──fail / dead letter──▶ failed ──requeue (replay)──┘
     completed | failed ──purge / delete──▶ (gone)
+    queued, retrying ──cancel──▶ cancelled ◀──cancelled (its consumer stopped it)── running
+    (a cancel of a running task sets cancel_requested: no claim may run it again, and a
+    failed attempt then ends `cancelled` rather than retrying)
 
 Every transition is conditional on the current status, and a consumer's on its claim token, so
 a duplicate or late delivery never overwrites a final result: one task, one row, one result.
@@ -21,11 +24,13 @@ import sqlite3
 import orjson
 
 from shared.db import WriteOp
-from shared.names import CLAIMABLE_STATUSES, FINAL_STATUSES, Status
+from shared.names import CANCELLABLE_STATUSES, CLAIMABLE_STATUSES, FINAL_STATUSES, Status
 from shared.reports import Answer
 
 _CLAIMABLE = tuple(sorted(CLAIMABLE_STATUSES))
 _IN_CLAIMABLE = f"status IN ({', '.join('?' * len(_CLAIMABLE))})"
+_CANCELLABLE = tuple(sorted(CANCELLABLE_STATUSES))
+_IN_CANCELLABLE = f"status IN ({', '.join('?' * len(_CANCELLABLE))})"
 
 
 def _current(conn: sqlite3.Connection, task_id: str) -> tuple[str | None, int, str | None]:
@@ -45,6 +50,14 @@ def claim(task_id: str, token: str, now: int, rank: int = 0) -> WriteOp[Answer]:
     consumer, and is refused, so that it cannot strand the task with no one to finish it."""
 
     def op(conn: sqlite3.Connection) -> Answer:
+        # A cancel that reached a running task whose consumer then died: the redelivery must
+        # not run it again. Its own claim, resent, still finds it (that consumer is told).
+        conn.execute(
+            "UPDATE tasks SET status = ?, processed_at = ?"
+            f" WHERE id = ? AND cancel_requested = 1 AND {_IN_CLAIMABLE}"
+            " AND NOT (status = ? AND claim_token IS ?)",
+            (Status.CANCELLED, now, task_id, *_CLAIMABLE, Status.RUNNING, token),
+        )
         row = conn.execute(
             "UPDATE tasks SET status = ?, attempts = attempts + 1, started_at = ?,"
             f" claim_token = ?, claim_rank = ? WHERE id = ? AND {_IN_CLAIMABLE}"
@@ -92,14 +105,82 @@ def complete(task_id: str, token: str, result: object, now: int) -> WriteOp[Answ
         task_id,
         token,
         Status.COMPLETED,
-        "result = ?, error = NULL, processed_at = ?",
+        # a throttled last progress report may never be sent: a task done is all the way
+        "result = ?, error = NULL, processed_at = ?,"
+        " progress = CASE WHEN progress IS NULL THEN NULL ELSE 1.0 END",
         (result_json, now),
     )
 
 
-def retrying(task_id: str, token: str, error: str) -> WriteOp[Answer]:
-    """The attempt failed and another will follow after a delay."""
-    return _finish(task_id, token, Status.RETRYING, "error = ?", (error,))
+def retrying(task_id: str, token: str, error: str, now: int) -> WriteOp[Answer]:
+    """The attempt failed and another will follow after a delay, unless a cancel was
+    requested: then the task ends `cancelled` (the answer is not applied, so no retry)."""
+    to_retrying = _finish(task_id, token, Status.RETRYING, "error = ?", (error,))
+
+    def op(conn: sqlite3.Connection) -> Answer:
+        conn.execute(
+            "UPDATE tasks SET status = ?, error = ?, processed_at = ?"
+            " WHERE id = ? AND status = ? AND claim_token = ? AND cancel_requested = 1",
+            (Status.CANCELLED, error, now, task_id, Status.RUNNING, token),
+        )
+        return to_retrying(conn)
+
+    return op
+
+
+def cancelled(task_id: str, token: str, now: int) -> WriteOp[Answer]:
+    """The consumer stopped the running attempt on a cancel request."""
+    return _finish(
+        task_id, token, Status.CANCELLED, "error = ?, processed_at = ?", ("cancelled", now)
+    )
+
+
+def progress(
+    task_id: str, token: str, fraction: float, message: str | None, now: int
+) -> WriteOp[Answer]:
+    """The running attempt's latest progress; a late report (the task ended) changes nothing."""
+
+    def op(conn: sqlite3.Connection) -> Answer:
+        done = conn.execute(
+            "UPDATE tasks SET progress = ?, progress_message = ?, progress_at = ?"
+            " WHERE id = ? AND status = ? AND claim_token = ?",
+            (fraction, message, now, task_id, Status.RUNNING, token),
+        ).rowcount
+        status, attempts, _ = _current(conn, task_id)
+        return Answer(bool(done), status, attempts)
+
+    return op
+
+
+# What cancel() did to one task: ended it, asked its consumer to stop it, or neither.
+ENDED = "ended"
+REQUESTED = "requested"
+
+
+def cancel(task_ids: list[str], now: int) -> WriteOp[dict[str, str | None]]:
+    """Cancel these tasks: a cancellable one ends `cancelled` at once (its message is acked
+    unrun when delivered), a running one is marked cancel_requested (the caller then tells
+    the consumers). Per id: ENDED, REQUESTED, else the final status, or None if unknown."""
+
+    def op(conn: sqlite3.Connection) -> dict[str, str | None]:
+        outcome: dict[str, str | None] = {}
+        for task_id in task_ids:
+            if conn.execute(
+                "UPDATE tasks SET status = ?, processed_at = ?, error = ?"
+                f" WHERE id = ? AND {_IN_CANCELLABLE}",
+                (Status.CANCELLED, now, "cancelled", task_id, *_CANCELLABLE),
+            ).rowcount:
+                outcome[task_id] = ENDED
+            elif conn.execute(
+                "UPDATE tasks SET cancel_requested = 1 WHERE id = ? AND status = ?",
+                (task_id, Status.RUNNING),
+            ).rowcount:
+                outcome[task_id] = REQUESTED
+            else:
+                outcome[task_id] = _current(conn, task_id)[0]
+        return outcome
+
+    return op
 
 
 def fail(task_id: str, token: str, error: str, now: int) -> WriteOp[Answer]:
@@ -123,7 +204,7 @@ def record_dead_letter(task_id: str | None, reason: str, body: str, now: int) ->
             "UPDATE tasks SET status = ?, dead_lettered_at = ?,"
             " processed_at = COALESCE(processed_at, ?),"
             " error = CASE WHEN status = ? AND error IS NOT NULL THEN error ELSE ? END"
-            " WHERE id = ? AND status != ?",
+            " WHERE id = ? AND status NOT IN (?, ?)",
             (
                 Status.FAILED,
                 now,
@@ -132,6 +213,7 @@ def record_dead_letter(task_id: str | None, reason: str, body: str, now: int) ->
                 f"dead-lettered: {reason}",
                 task_id,
                 Status.COMPLETED,
+                Status.CANCELLED,
             ),
         )
 
@@ -157,22 +239,42 @@ def withdraw(task_id: str) -> WriteOp[bool]:
     return op
 
 
-def requeue_failed(task_ids: list[str], now: int) -> WriteOp[list[tuple[str, str, str]]]:
-    """Put failed tasks back to `queued` with fresh attempts; return (id, action, data) of
-    those that were failed (others are left alone)."""
+def withdraw_batch(batch_id: str, task_ids: list[str]) -> WriteOp[list[str]]:
+    """A batch's publish failed: remove its tasks (and its key); return the ids a consumer
+    claimed meanwhile (their messages were confirmed), which the caller cancels."""
 
-    def op(conn: sqlite3.Connection) -> list[tuple[str, str, str]]:
+    def op(conn: sqlite3.Connection) -> list[str]:
+        claimed = []
+        for task_id in task_ids:
+            if not conn.execute(
+                "DELETE FROM tasks WHERE id = ? AND status = ? AND published = 0",
+                (task_id, Status.QUEUED),
+            ).rowcount:
+                claimed.append(task_id)
+        conn.execute("DELETE FROM batches WHERE id = ?", (batch_id,))
+        conn.execute("DELETE FROM idempotency_keys WHERE task_id = ?", (batch_id,))
+        return claimed
+
+    return op
+
+
+def requeue_failed(task_ids: list[str], now: int) -> WriteOp[list[tuple[str, str, str, str]]]:
+    """Put failed tasks back to `queued` with fresh attempts; return (id, action, data,
+    priority) of those that were failed (others are left alone)."""
+
+    def op(conn: sqlite3.Connection) -> list[tuple[str, str, str, str]]:
         done = []
         for task_id in task_ids:
             row = conn.execute(
                 "UPDATE tasks SET status = ?, attempts = 0, result = NULL, error = NULL,"
                 " started_at = NULL, processed_at = NULL, dead_lettered_at = NULL,"
-                " claim_token = NULL, claim_rank = NULL, queued_at = ?, published = 0"
-                " WHERE id = ? AND status = ? RETURNING id, action, data",
+                " claim_token = NULL, claim_rank = NULL, queued_at = ?, published = 0,"
+                " cancel_requested = 0, progress = NULL, progress_message = NULL,"
+                " progress_at = NULL WHERE id = ? AND status = ? RETURNING id, action, data, priority",
                 (Status.QUEUED, now, task_id, Status.FAILED),
             ).fetchone()
             if row is not None:
-                done.append((row[0], row[1], row[2]))
+                done.append((row[0], row[1], row[2], row[3]))
         return done
 
     return op
@@ -191,20 +293,21 @@ def restore_failed(task_id: str, error: str) -> WriteOp[None]:
     return op
 
 
-def dispatch_due(now: int, limit: int) -> WriteOp[list[tuple[str, str, str, int]]]:
+def dispatch_due(now: int, limit: int) -> WriteOp[list[tuple[str, str, str, int, str]]]:
     """scheduled → queued for the tasks due by `now` (at most `limit`, earliest first); return
-    their (id, action, data, run_at). Conditional on `scheduled` inside the writer's
+    their (id, action, data, run_at, priority). Conditional on `scheduled` inside the writer's
     transaction, so two API processes never both take one task; the queued row, unpublished,
     is the outbox's until the broker confirms it."""
 
-    def op(conn: sqlite3.Connection) -> list[tuple[str, str, str, int]]:
+    def op(conn: sqlite3.Connection) -> list[tuple[str, str, str, int, str]]:
         rows = conn.execute(
             "UPDATE tasks SET status = ?, queued_at = ?, published = 0"
             " WHERE id IN (SELECT id FROM tasks WHERE status = ? AND run_at <= ?"
-            " ORDER BY run_at LIMIT ?) AND status = ? RETURNING id, action, data, run_at",
+            " ORDER BY run_at LIMIT ?) AND status = ?"
+            " RETURNING id, action, data, run_at, priority",
             (Status.QUEUED, now, Status.SCHEDULED, now, limit, Status.SCHEDULED),
         ).fetchall()
-        return [(r[0], r[1], r[2], r[3]) for r in rows]
+        return [(r[0], r[1], r[2], r[3], r[4]) for r in rows]
 
     return op
 

@@ -14,7 +14,8 @@ from services.api.timing import Timing, parse_timing
 from shared.actions import registry
 from shared.clock import now_ms
 from shared.errors import ValidationError
-from shared.names import Status
+from shared.models import is_uuid
+from shared.names import Priority, Status
 
 MAX_ACTION_LENGTH = 100
 MAX_KEY_LENGTH = 200
@@ -28,9 +29,12 @@ class Submission:
     data: dict[str, Any]
     data_json: str
     timing: Timing
+    priority: Priority = Priority.NORMAL
 
 
-SUBMISSION_FIELDS = frozenset({"action", "data", "delay_s", "run_at", "timeout_s"})
+SUBMISSION_FIELDS = frozenset({"action", "data", "delay_s", "run_at", "timeout_s", "priority"})
+# A batch's items: stored and published at once, so no delay of their own (yet).
+BATCH_ITEM_FIELDS = frozenset({"action", "data", "priority"})
 
 
 def parse_submission(body: bytes, timeout_limit_s: float = math.inf) -> Submission:
@@ -40,9 +44,18 @@ def parse_submission(body: bytes, timeout_limit_s: float = math.inf) -> Submissi
         payload = orjson.loads(body)
     except orjson.JSONDecodeError as exc:
         raise ValidationError("invalid JSON") from exc
+    return parse_task(payload, timeout_limit_s)
+
+
+def parse_task(
+    payload: object,
+    timeout_limit_s: float = math.inf,
+    fields: frozenset[str] = SUBMISSION_FIELDS,
+) -> Submission:
+    """Check one task as submitted (alone, or as an item of a batch)."""
     if not isinstance(payload, dict):
         raise ValidationError("the body must be a JSON object")
-    unknown = sorted(set(payload) - SUBMISSION_FIELDS)
+    unknown = sorted(set(payload) - fields)
     if unknown:
         raise ValidationError(f"unknown field: {unknown[0]}", unknown[0])
     action = payload.get("action")
@@ -58,7 +71,9 @@ def parse_submission(body: bytes, timeout_limit_s: float = math.inf) -> Submissi
     if data is None:
         data = {}
     data_json = check_data(action, data)
-    return Submission(action, data, data_json, parse_timing(payload, now_ms(), timeout_limit_s))
+    priority = _priority(payload.get("priority"))
+    timing = parse_timing(payload, now_ms(), timeout_limit_s)
+    return Submission(action, data, data_json, timing, priority)
 
 
 def check_data(action: str, data: object) -> str:
@@ -74,15 +89,25 @@ def check_data(action: str, data: object) -> str:
         raise ValidationError("data is nested too deeply", "data") from exc
 
 
+def _priority(raw: object) -> Priority:
+    if raw is None:
+        return Priority.NORMAL
+    if not isinstance(raw, str) or raw not in {p.value for p in Priority}:
+        allowed = " or ".join(p.value for p in Priority)
+        raise ValidationError(f"priority must be {allowed}", "priority")
+    return Priority(raw)
+
+
 @dataclass(frozen=True, slots=True)
 class ListQuery:
     status: Status | None
     action: str | None
     limit: int
     after: Position | None
+    priority: Priority | None = None
 
 
-LIST_PARAMETERS = frozenset({"status", "action", "limit", "cursor"})
+LIST_PARAMETERS = frozenset({"status", "action", "priority", "limit", "cursor"})
 
 
 def parse_list_query(query: Mapping[str, str]) -> ListQuery:
@@ -112,7 +137,8 @@ def parse_list_query(query: Mapping[str, str]) -> ListQuery:
             raise ValidationError(
                 "cursor is not valid: use next_cursor from a listing", "cursor"
             ) from exc
-    return ListQuery(status, action, limit, after)
+    priority = _priority(query.get("priority")) if query.get("priority") else None
+    return ListQuery(status, action, limit, after, priority)
 
 
 def _status(raw: str | None) -> Status | None:
@@ -136,6 +162,13 @@ def parse_retry_query(query: Mapping[str, str]) -> str | None:
     if action is not None and len(action) > MAX_ACTION_LENGTH:
         raise ValidationError(f"action must be 1-{MAX_ACTION_LENGTH} characters", "action")
     return action
+
+
+def parse_task_id(raw: str) -> str:
+    """A task id in a path: the canonical UUID form, or 400."""
+    if not is_uuid(raw):
+        raise ValidationError("task id must be a UUID", "id")
+    return raw
 
 
 def parse_idempotency_key(raw: str | None) -> str | None:

@@ -29,7 +29,7 @@ from services.api.validation import (
 from shared.clock import now_ms, to_rfc3339
 from shared.errors import PublishError, ValidationError
 from shared.models import Envelope, is_uuid, new_task_id
-from shared.names import FINAL_STATUSES
+from shared.names import FINAL_STATUSES, Priority
 
 logger = logging.getLogger(__name__)
 
@@ -61,7 +61,10 @@ async def create_task(request: web.Request) -> web.Response:
     request_hash = None
     if key is not None:
         canonical = orjson.dumps(
-            {"action": submission.action, "data": submission.data}, option=orjson.OPT_SORT_KEYS
+            {"action": submission.action, "data": submission.data}
+            # only when it is not the default, so a key's hash is the same as before lanes
+            | ({"priority": submission.priority} if submission.priority != Priority.NORMAL else {}),
+            option=orjson.OPT_SORT_KEYS,
         )
         request_hash = hashlib.sha256(canonical).hexdigest()
     try:
@@ -76,6 +79,7 @@ async def create_task(request: web.Request) -> web.Response:
                 key_ttl_ms=round(settings.idempotency_ttl_s * 1000),
                 run_at=timing.run_at,
                 timeout_s=timing.timeout_s,
+                priority=submission.priority,
             )
         )
     except store.KeyReused:
@@ -102,7 +106,7 @@ async def create_task(request: web.Request) -> web.Response:
         )
     envelope = Envelope(task_id, submission.action, submission.data)
     try:
-        await app[publisher_key].publish(envelope)
+        await app[publisher_key].publish(envelope, submission.priority)
     except PublishError as exc:
         if await app[writer_key].run(transitions.withdraw(task_id)):
             app[metrics_key].publish_failures.inc()
@@ -125,6 +129,7 @@ async def list_tasks(request: web.Request) -> web.Response:
         action=query.action,
         limit=query.limit,
         after=query.after,
+        priority=query.priority,
     )
     return json_response(
         {
@@ -163,10 +168,11 @@ async def _replay(app: web.Application, ids: list[str]) -> int:
     requeued = await writer.run(transitions.requeue_failed(ids, now_ms()))
     gate = asyncio.Semaphore(BULK_PUBLISH_CONCURRENCY)
 
-    async def one(task_id: str, action: str, data: str) -> bool:
+    async def one(task_id: str, action: str, data: str, priority: str) -> bool:
         async with gate:
             try:
-                await publisher.publish(Envelope(task_id, action, orjson.loads(data)))
+                envelope = Envelope(task_id, action, orjson.loads(data))
+                await publisher.publish(envelope, Priority(priority))
             except PublishError as exc:
                 await writer.run(transitions.restore_failed(task_id, f"replay not queued: {exc}"))
                 return False
@@ -219,6 +225,7 @@ async def stats(request: web.Request) -> web.Response:
     since = this_minute - 59 * 60000
     reader = app[reader_key]
     counts = await queries.status_counts(reader)
+    by_priority = await queries.priority_counts(reader)
     per_minute = await queries.completed_per_minute(reader, since)
     try:
         depths: dict[str, int] | None = await app[publisher_key].queue_depths()
@@ -228,6 +235,7 @@ async def stats(request: web.Request) -> web.Response:
         {
             "counts": counts,
             "total": sum(counts.values()),
+            "by_priority": by_priority,
             "queues": depths,
             "completed_per_minute": [
                 {"minute": to_rfc3339(m), "count": per_minute.get(m, 0)}

@@ -74,11 +74,17 @@ class Client:
         action: str,
         data: dict[str, Any],
         key: str | None = None,
+        priority: str = "normal",
         **timing: float | str | None,
     ) -> Task:
         """POST /tasks; `timing` may hold delay_s, run_at and timeout_s (None ones are left out)."""
         extra = {"Idempotency-Key": key} if key else {}
-        body = {"action": action, "data": data, **{k: v for k, v in timing.items() if v}}
+        body = {
+            "action": action,
+            "data": data,
+            "priority": priority,
+            **{k: v for k, v in timing.items() if v},
+        }
         accepted: Task = self._call("POST", "/tasks", json=body, headers=extra)
         return accepted
 
@@ -87,9 +93,13 @@ class Client:
         return task
 
     def list(
-        self, status: str | None = None, action: str | None = None, limit: int | None = None
+        self,
+        status: str | None = None,
+        action: str | None = None,
+        limit: int | None = None,
+        priority: str | None = None,
     ) -> dict[str, Any]:
-        params = {"status": status, "action": action, "limit": limit}
+        params = {"status": status, "action": action, "limit": limit, "priority": priority}
         page: dict[str, Any] = self._call(
             "GET", "/tasks", params={k: v for k, v in params.items() if v is not None}
         )
@@ -126,6 +136,15 @@ class Client:
             response = self._http.delete(f"/schedules/{name}")
             if not response.is_success:
                 check(response)
+
+    def cancel(self, task_id: str) -> Task:
+        answer: Task = self._call("POST", f"/tasks/{task_id}/cancel")
+        return answer
+
+    def cancel_many(self, status: str | None, action: str | None) -> dict[str, Any]:
+        params = {k: v for k, v in {"status": status, "action": action}.items() if v}
+        counted: dict[str, Any] = self._call("POST", "/tasks/cancel", params=params)
+        return counted
 
     def stats(self) -> dict[str, Any]:
         stats: dict[str, Any] = self._call("GET", "/stats")

@@ -1,4 +1,5 @@
-"""`taskq submit --count N`: submit many tasks at once and follow them to the end."""
+"""`taskq submit --count N`: submit many tasks at once (through POST /tasks/batch) and follow
+them to the end."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import httpx
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from services.cli.batches import BATCH
 from services.cli.client import FINAL, TIMEOUT_S, ApiError, check, describe, headers
 
 CONCURRENCY = 16
@@ -17,7 +19,13 @@ POLL_S = 0.5
 
 
 async def submit_and_follow(
-    url: str, token: str | None, action: str, data: dict[str, Any], count: int, console: Console
+    url: str,
+    token: str | None,
+    action: str,
+    data: dict[str, Any],
+    count: int,
+    console: Console,
+    priority: str = "normal",
 ) -> Counter[str]:
     """Submit `count` tasks, show their progress, and return how many ended in each status."""
     gate = asyncio.Semaphore(CONCURRENCY)
@@ -42,12 +50,16 @@ async def submit_and_follow(
             queued = progress.add_task("submitted", total=count, detail="")
             done = progress.add_task("finished", total=count, detail="")
 
-            async def submit() -> str:
-                accepted = await call("POST", "/tasks", json={"action": action, "data": data})
-                progress.advance(queued)
-                return str(accepted["id"])
+            task = {"action": action, "data": data, "priority": priority}
 
-            pending = set(await asyncio.gather(*(submit() for _ in range(count))))
+            async def submit(size: int) -> list[str]:
+                accepted = await call("POST", "/tasks/batch", json={"tasks": [task] * size})
+                progress.advance(queued, size)
+                return [str(i) for i in accepted["ids"]]
+
+            sizes = [min(BATCH, count - start) for start in range(0, count, BATCH)]
+            batches = await asyncio.gather(*(submit(size) for size in sizes))
+            pending = {task_id for ids in batches for task_id in ids}
 
             async def status(task_id: str) -> str:
                 return str((await call("GET", f"/tasks/{task_id}"))["status"])

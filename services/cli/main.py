@@ -7,6 +7,7 @@ import functools
 import sys
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Annotated, Any, Concatenate, ParamSpec
 
 import orjson
@@ -14,12 +15,14 @@ import typer
 from rich.console import Console, RenderableType
 
 from services.cli import render, schedules
+from services.cli.batches import BadLine, read_jsonl, submit_all
 from services.cli.client import FINAL, ApiError, Client, Task
 from services.cli.durations import duration_option
 from services.cli.follow import submit_and_follow
+from services.cli.follow_one import follow
 from services.cli.options import Options, accepts_options
 from services.cli.watch import print_changes, redraw
-from shared.names import Status
+from shared.names import Priority, Status
 
 WAIT_POLL_S = 0.25
 
@@ -123,7 +126,9 @@ def show_task(task: Task, options: Options) -> None:
 @command()
 def submit(
     options: Options,
-    action: Annotated[str, typer.Argument(help="The action to run, e.g. uppercase.")],
+    action: Annotated[
+        str | None, typer.Argument(help="The action to run, e.g. uppercase.", show_default=False)
+    ] = None,
     data: Annotated[
         str, typer.Option("--data", "-d", help="The task's data, a JSON object.")
     ] = "{}",
@@ -145,8 +150,29 @@ def submit(
     timeout: Annotated[
         str | None, typer.Option("--timeout", help="Time limit of each attempt: 30s, 10m.")
     ] = None,
+    priority: Annotated[
+        Priority, typer.Option("--priority", "-p", help="high: the lane that jumps the backlog.")
+    ] = Priority.NORMAL,
+    file: Annotated[
+        Path | None,
+        typer.Option(
+            "--file",
+            "-f",
+            exists=True,
+            dir_okay=False,
+            help="Submit every task of a JSON-lines file.",
+        ),
+    ] = None,
 ) -> None:
-    """Submit a task (or --count N of them), now or later (--delay, --at)."""
+    """Submit a task (or --count N of them, or a --file of them, in batches of 1,000), now or
+    later (--delay, --at)."""
+    if file is not None:
+        if action is not None or count > 1 or wait or idempotency_key:
+            raise typer.BadParameter("takes no ACTION, --count, --wait or key", param_hint="--file")
+        submit_file(options, file)
+        return
+    if action is None:
+        raise typer.BadParameter("give the ACTION to run (or --file)")
     payload = parse_data(data)
     if delay is not None and at is not None:
         raise typer.BadParameter("give --delay or --at, not both", param_hint="--delay")
@@ -161,7 +187,9 @@ def submit(
         if idempotency_key:
             raise typer.BadParameter("one key names one task", param_hint="--idempotency-key")
         outcome = asyncio.run(
-            submit_and_follow(options.url, options.token, action, payload, count, err)
+            submit_and_follow(
+                options.url, options.token, action, payload, count, err, priority.value
+            )
         )
         if options.json:
             emit_json(dict(outcome))
@@ -171,7 +199,7 @@ def submit(
             raise Failed
         return
     with options.client() as client:
-        accepted = client.submit(action, payload, idempotency_key, **timing)
+        accepted = client.submit(action, payload, idempotency_key, priority.value, **timing)
         if not wait:
             if options.json:
                 emit_json(accepted)
@@ -184,14 +212,32 @@ def submit(
         raise Failed
 
 
+def submit_file(options: Options, path: Path) -> None:
+    try:
+        tasks = read_jsonl(path)
+    except (BadLine, OSError) as exc:
+        raise typer.BadParameter(str(exc), param_hint="--file") from None
+    if not tasks:
+        raise typer.BadParameter("holds no task", param_hint="--file")
+    ids = submit_all(options.url, options.token, tasks, err)
+    if options.json:
+        emit_json({"ids": ids, "count": len(ids)})
+    else:
+        out.print(f"queued {len(ids)} task{'' if len(ids) == 1 else 's'}")
+
+
 @command()
 def get(
     options: Options,
     task_id: Annotated[str, typer.Argument(metavar="ID", help="The task's id.")],
+    watch: Annotated[
+        bool, typer.Option("--watch", help="Follow it to its end, with its progress.")
+    ] = False,
 ) -> None:
-    """Show one task with its data, result and error."""
+    """Show one task with its data, result and error (--watch: follow it to its end)."""
     with options.client() as client:
-        show_task(client.get(task_id), options)
+        task = follow(client, task_id, err) if watch else client.get(task_id)
+    show_task(task, options)
 
 
 @command("list")
@@ -203,6 +249,9 @@ def list_tasks(
     action: Annotated[str | None, typer.Option("--action", "-a", help="Only this action.")] = None,
     limit: Annotated[int, typer.Option("--limit", "-l", min=1, max=1000)] = 20,
     watch: Annotated[bool, typer.Option("--watch", help="Refresh every 2 s until Ctrl-C.")] = False,
+    priority: Annotated[
+        Priority | None, typer.Option("--priority", "-p", help="Only this lane.")
+    ] = None,
 ) -> None:
     """List tasks, newest first."""
     if watch and options.json:
@@ -211,7 +260,8 @@ def list_tasks(
     with options.client() as client:
 
         def fetch() -> list[Task]:
-            tasks: list[Task] = client.list(status_value, action, limit)["tasks"]
+            lane = priority.value if priority is not None else None
+            tasks: list[Task] = client.list(status_value, action, limit, lane)["tasks"]
             return tasks
 
         if not watch:
@@ -261,6 +311,45 @@ def retry(
     out.print(f"retried {retried} failed task{'' if retried == 1 else 's'}")
     if replayed["more"]:
         out.print("more failed tasks are left: run it again")
+
+
+@command()
+def cancel(
+    options: Options,
+    task_id: Annotated[str | None, typer.Argument(metavar="[ID]", help="The task.")] = None,
+    status: Annotated[
+        str | None,
+        typer.Option(
+            "--status", help="Cancel every task in this status (queued, retrying, running)."
+        ),
+    ] = None,
+    action: Annotated[
+        str | None, typer.Option("--action", "-a", help="Cancel every task of this action.")
+    ] = None,
+) -> None:
+    """Cancel a task, or many with --status and/or --action."""
+    if (task_id is None) == (status is None and action is None):
+        raise typer.BadParameter("give a task ID or --status/--action (not both)")
+    with options.client() as client:
+        if task_id is not None:
+            answer = client.cancel(task_id)
+            if options.json:
+                emit_json(answer)
+            elif answer.get("cancel_requested"):
+                out.print(f"{answer['id']} running: its consumer was told to stop it")
+            else:
+                out.print(f"{answer['id']} {answer['status']}")
+            return
+        counted = client.cancel_many(status, action)
+    if options.json:
+        emit_json(counted)
+        return
+    out.print(
+        f"cancelled {counted['cancelled']}, asked {counted['cancel_requested']} running"
+        f" task{'' if counted['cancel_requested'] == 1 else 's'} to stop"
+    )
+    if counted["more"]:
+        out.print("more tasks match: run it again")
 
 
 @command()

@@ -22,6 +22,7 @@ STYLES: dict[str, str] = {
     Status.RETRYING: "yellow",
     Status.COMPLETED: "green",
     Status.FAILED: "bold red",
+    Status.CANCELLED: "magenta",
 }
 BARS = " ▁▂▃▄▅▆▇█"  # a minute with none is blank
 Rows = list[list[str]]
@@ -72,6 +73,12 @@ def task_detail(task: dict[str, Any]) -> RenderableType:
     facts.add_row("id", task["id"])
     facts.add_row("action", task["action"])
     facts.add_row("status", status(task["status"]))
+    if task.get("priority", "normal") != "normal":
+        facts.add_row("priority", task["priority"])
+    progress = task.get("progress")
+    if progress is not None:
+        done = f"{progress['fraction']:.0%}"
+        facts.add_row("progress", f"{done} {progress['message'] or ''}".rstrip())
     facts.add_row("attempts", str(task["attempts"]))
     facts.add_row("created", when(task["created_at"]))
     if task.get("run_at") is not None:

@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from shared.actions import Action, ActionContext, ActionFailed, Registry
+from shared.actions import Action, ActionContext, ActionFailed, Registry, Result
 from shared.config import Settings
 from shared.errors import ConfigError
 
@@ -43,7 +43,7 @@ def check_limits(registry: Registry, settings: Settings) -> None:
 
 async def run_limited(
     action: Action, data: dict[str, Any], ctx: ActionContext, limit_s: float, ceiling_s: float
-) -> object:
+) -> Result:
     """Run one attempt; past `limit_s` it is cancelled and fails as `timed out after N s`."""
     if limit_s > ceiling_s:
         # The broker would close our channel first, and the task would come back forever.

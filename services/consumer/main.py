@@ -1,5 +1,6 @@
-"""The consumer service: TASKQ_CHANNELS channels consume the work queue and report every state
-change to the database's owner through the broker; SIGTERM drains in-flight tasks before closing.
+"""The consumer service: TASKQ_CHANNELS channels consume the work queue, one more the high lane,
+and every state change goes to the database's owner through the broker; a control queue of its
+own hears cancel requests; SIGTERM drains in-flight tasks before closing.
 It talks only to RabbitMQ: it has no database, so it runs on any machine that reaches the broker."""
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import uvloop
 from aio_pika.abc import AbstractChannel, AbstractQueue, AbstractRobustConnection
 from aiohttp import web
 
+from services.consumer.cancels import Cancels
 from services.consumer.limits import check_limits
 from services.consumer.metrics import ConsumerMetrics
 from services.consumer.owner import OwnerClient
@@ -25,7 +27,7 @@ from shared.broker import connect, declare_topology, watch_connection
 from shared.config import Settings
 from shared.errors import TaskqError
 from shared.logs import setup_logging
-from shared.names import Names
+from shared.names import Names, Priority
 
 logger = logging.getLogger(__name__)
 
@@ -57,11 +59,17 @@ class Consumer:
         topology = await declare_topology(publish_channel, settings)
         self.owner = OwnerClient(connection, settings, self.metrics)
         await self.owner.start()
-        self.worker = Worker(settings, self.owner, topology.retry_exchange, self.metrics)
-        for _ in range(settings.channels):
+        cancels = Cancels()
+        await cancels.listen(connection, settings)
+        self.worker = Worker(settings, self.owner, topology.retry_exchange, self.metrics, cancels)
+        # The high lane has a channel (and prefetch) of its own: its capacity is kept free for
+        # it whatever the backlog of the normal lane.
+        lanes = [(Priority.NORMAL, settings.prefetch)] * settings.channels
+        lanes.append((Priority.HIGH, settings.high_prefetch))
+        for priority, prefetch in lanes:
             channel = await connection.channel()
-            await channel.set_qos(prefetch_count=settings.prefetch)
-            queue = (await declare_topology(channel, settings)).work_queue
+            await channel.set_qos(prefetch_count=prefetch)
+            queue = (await declare_topology(channel, settings)).lanes[priority]
             self.channels.append(channel)
             self.consumers.append((queue, await queue.consume(self.worker.handle)))
         self.started = True
@@ -71,6 +79,7 @@ class Consumer:
                 "queue": Names(settings.queue).work_queue,
                 "channels": settings.channels,
                 "prefetch": settings.prefetch,
+                "high_prefetch": settings.high_prefetch,
             },
         )
 
@@ -89,8 +98,9 @@ class Consumer:
         """Keep the queue-depth gauges current (passive declares on a channel of their own)."""
         assert self.connection is not None
         names = Names(self.settings.queue)
-        queues = [names.work_queue, names.dead_queue]
-        queues += [names.retry_queue(d) for d in sorted(set(self.settings.retry_delays_s))]
+        queues = [*(names.lane(p) for p in Priority), names.dead_queue]
+        delays = sorted(set(self.settings.retry_delays_s))
+        queues += [names.retry_queue(d, p) for p in Priority for d in delays]
         channel = await self.connection.channel()
         while True:
             try:

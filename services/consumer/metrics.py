@@ -31,7 +31,7 @@ class ConsumerMetrics:
         )
         self.skipped = Counter(
             "taskq_deliveries_skipped",
-            "Deliveries acked without running: duplicate (task already final) or unknown task",
+            "Deliveries acked without running: duplicate (task already final), cancelled or unknown task",
             ["why"],
             registry=self.registry,
         )

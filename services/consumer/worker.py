@@ -11,8 +11,10 @@ from typing import Any, Protocol
 import orjson
 from aio_pika.abc import AbstractExchange, AbstractIncomingMessage
 
+from services.consumer.cancels import ActionCancelled, Cancels
 from services.consumer.limits import run_limited, time_limit
 from services.consumer.metrics import ConsumerMetrics
+from services.consumer.progress import TaskProgress
 from shared.actions import ActionContext, ActionFailed, registry
 from shared.broker import (
     connection_lost,
@@ -25,7 +27,7 @@ from shared.config import Settings
 from shared.errors import InvalidMessageError, PublishError
 from shared.logs import current_task_id
 from shared.models import Envelope
-from shared.names import Names
+from shared.names import Names, Status
 from shared.reports import Answer, Op, Report
 
 logger = logging.getLogger(__name__)
@@ -47,8 +49,10 @@ class Worker:
         owner: Owner,
         retry_exchange: AbstractExchange,
         metrics: ConsumerMetrics,
+        cancels: Cancels | None = None,
     ) -> None:
         self._settings = settings
+        self.cancels = cancels or Cancels()
         self._owner = owner
         self._retry_exchange = retry_exchange
         self._metrics = metrics
@@ -93,7 +97,9 @@ class Worker:
         if not claim.applied:
             why = "unknown" if claim.status is None else "duplicate"
             # unknown: the API withdrew the task after its publish failed (answered 503);
-            # duplicate: the task is final already, this is a redelivery or an outbox resend.
+            # duplicate: the task is final already, this is a redelivery or an outbox resend;
+            # cancelled: it was cancelled before it could run.
+            why = "cancelled" if claim.status == Status.CANCELLED else why
             logger.info("skipping delivery (%s task)", why, extra={"status": claim.status})
             self._metrics.skipped.labels(why).inc()
             await settle(message.ack())
@@ -105,19 +111,22 @@ class Worker:
         assert claim.action is not None and isinstance(claim.data, dict)
         action = registry.get(claim.action)
         limit = time_limit(claim.timeout_s, action, self._settings)
+        progress = TaskProgress(self._owner, envelope.id, token)
+        context = ActionContext(envelope.id, claim.attempts, progress)
+        attempt = run_limited(action, claim.data, context, limit, self._settings.consumer_timeout_s)
         try:
-            result = _checked(
-                await run_limited(
-                    action,
-                    claim.data,
-                    ActionContext(envelope.id, claim.attempts),
-                    limit,
-                    self._settings.consumer_timeout_s,
-                )
-            )
+            result = _checked(await self.cancels.run(envelope.id, attempt))
+        except ActionCancelled:
+            progress.close()
+            await self._owner.report(Report(Op.CANCELLED, envelope.id, token))
+            await settle(message.ack())
+            self._metrics.processed.labels(claim.action, "cancelled").inc()
+            logger.info("task cancelled", extra={"attempt": claim.attempts})
         except Exception as exc:  # an action's failure is the task's, not ours
+            progress.close()
             await self._failed(message, envelope, token, claim, _describe(exc))
         else:
+            progress.close()
             await self._owner.report(Report(Op.COMPLETE, envelope.id, token, result=result))
             await settle(message.ack())
             self._metrics.processed.labels(claim.action, "completed").inc()
@@ -140,7 +149,8 @@ class Worker:
                 # Another delivery of the task holds it now; that one decides what happens.
                 await settle(message.ack())
                 return
-            queue = self._names.retry_queue(delay)
+            # Back to the lane it came from (a retry queue dead-letters to its lane's key).
+            queue = self._names.retry_queue(delay, self._names.priority_of(message.routing_key))
             try:
                 await publish_confirmed(
                     self._retry_exchange,

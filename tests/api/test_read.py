@@ -28,6 +28,8 @@ TASK_FIELDS = {
     "run_at",
     "timeout_s",
     "schedule",
+    "priority",
+    "progress",
 }
 
 
@@ -73,6 +75,8 @@ async def test_a_finished_task_shows_its_result_and_timestamps(
         "run_at": None,
         "timeout_s": None,
         "schedule": None,
+        "priority": "normal",
+        "progress": None,
     }
 
 

@@ -147,7 +147,8 @@ MALFORMED = [
     ({"action": "sum", "data": []}, "data must be a JSON object"),
     ({"action": "sum", "data": "numbers"}, "data must be a JSON object"),
     ({"action": "sum", "data": 3}, "data must be a JSON object"),
-    ({"action": "sum", "priority": 1}, "unknown field: priority"),
+    ({"action": "sum", "priority": 1}, "priority must be normal or high"),
+    ({"action": "sum", "urgency": 1}, "unknown field: urgency"),
     ({"action": "sum", "id": "mine"}, "unknown field: id"),
 ]
 

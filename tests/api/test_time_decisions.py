@@ -184,7 +184,9 @@ def status(db: sqlite3.Connection, task_id: str) -> str | None:
 def test_dispatch_takes_only_due_tasks_once(db: sqlite3.Connection) -> None:
     due = scheduled(db, T0 + 1000)
     later = scheduled(db, T0 + 5000)
-    assert apply(db, transitions.dispatch_due(T0 + 1000, 10)) == [(due, "sum", "{}", T0 + 1000)]
+    assert apply(db, transitions.dispatch_due(T0 + 1000, 10)) == [
+        (due, "sum", "{}", T0 + 1000, "normal")
+    ]
     # A second dispatcher (another API process) finds nothing left to take.
     assert apply(db, transitions.dispatch_due(T0 + 1000, 10)) == []
     assert (status(db, due), status(db, later)) == ("queued", "scheduled")

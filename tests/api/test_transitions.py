@@ -169,7 +169,7 @@ def test_a_newer_delivery_takes_over_and_a_retry_outranks_every_return(
     assert apply(db, store.claim(task_id, TOKEN, T0 + 1, returned_twice)).applied
     # a duplicate message (an outbox resend) of the same rank still takes a running task over
     assert apply(db, store.claim(task_id, OTHER, T0 + 2, returned_twice)).attempts == 2
-    assert apply(db, store.retrying(task_id, OTHER, "boom")).applied
+    assert apply(db, store.retrying(task_id, OTHER, "boom", T0 + 2)).applied
     first_retry = delivery_rank({"x-taskq-attempt": 2})
     assert first_retry > returned_twice
     assert apply(db, store.claim(task_id, "retry-delivery", T0 + 3, first_retry)).attempts == 3
@@ -202,9 +202,9 @@ def test_complete_only_when_running(db: sqlite3.Connection, status: str) -> None
 
 def test_retrying_keeps_the_error(db: sqlite3.Connection) -> None:
     task_id = add_task(db, "running", attempts=1)
-    assert apply(db, store.retrying(task_id, TOKEN, "boom")) == Answer(True, "retrying", 1)
+    assert apply(db, store.retrying(task_id, TOKEN, "boom", T0)) == Answer(True, "retrying", 1)
     # sent again (its answer was lost): still applied, so the retry is still scheduled
-    assert apply(db, store.retrying(task_id, TOKEN, "boom")).applied
+    assert apply(db, store.retrying(task_id, TOKEN, "boom", T0)).applied
     stored = row(db, task_id)
     assert (stored["status"], stored["error"], stored["processed_at"]) == ("retrying", "boom", None)
 
@@ -212,7 +212,7 @@ def test_retrying_keeps_the_error(db: sqlite3.Connection) -> None:
 @pytest.mark.parametrize("status", ["queued", "completed", "failed"])
 def test_retrying_only_when_running(db: sqlite3.Connection, status: str) -> None:
     task_id = add_task(db, status)
-    assert not apply(db, store.retrying(task_id, OTHER, "boom")).applied
+    assert not apply(db, store.retrying(task_id, OTHER, "boom", T0)).applied
     assert row(db, task_id)["status"] == status
 
 
@@ -294,7 +294,7 @@ async def test_a_whole_lifecycle_through_the_group_commit_writer(db_path: str) -
             task_id = add_task(conn, "queued", action="fail", data={"times": 1})
         first = await writer.run(store.claim(task_id, "d1", T0 + 1))
         assert (first.applied, first.attempts) == (True, 1)
-        assert (await writer.run(store.retrying(task_id, "d1", "flaky"))).applied
+        assert (await writer.run(store.retrying(task_id, "d1", "flaky", T0))).applied
         second = await writer.run(store.claim(task_id, "d2", T0 + 2))
         assert (second.applied, second.attempts) == (True, 2)
         # the first delivery's late report cannot touch the second attempt

@@ -51,9 +51,20 @@ class StubApi:
     tasks: list[dict[str, Any]] = field(default_factory=lambda: [dict(TASK)])
     seen: list[tuple[str, str, str | None]] = field(default_factory=list)
     """(method, path, Authorization header) of every request, in order."""
+    batched: int = 0
+    """Tasks submitted through /tasks/batch so far."""
 
-    def answer(self, method: str, path: str) -> tuple[int, Any]:
+    def answer(self, method: str, path: str, body: bytes = b"") -> tuple[int, Any]:
         route = urlsplit(path).path
+        if method == "POST" and route == "/tasks/batch":
+            count = len(json.loads(body)["tasks"])
+            self.batched += count
+            ids = [f"{TASK_ID[:24]}{self.batched - n:012d}" for n in range(count)]
+            return 202, {"ids": ids, "count": count}
+        if method == "POST" and route == "/tasks/cancel":
+            return 200, {"count": 3, "cancelled": 2, "cancel_requested": 1, "more": False}
+        if method == "POST" and route.endswith("/cancel"):
+            return 202, {"id": TASK_ID, "status": "running", "cancel_requested": True}
         if method == "GET" and route == "/tasks":
             return 200, {"tasks": self.tasks, "count": len(self.tasks), "next_cursor": None}
         if method == "GET" and route == "/stats":
@@ -75,9 +86,9 @@ def stub_api() -> Iterator[StubApi]:
 
     class Handler(BaseHTTPRequestHandler):
         def respond(self) -> None:
-            self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
             stub.seen.append((self.command, self.path, self.headers.get("Authorization")))
-            status, payload = stub.answer(self.command, self.path)
+            status, payload = stub.answer(self.command, self.path, body)
             body = json.dumps(payload).encode()
             self.send_response(status)
             self.send_header("Content-Type", "application/json")

@@ -63,10 +63,11 @@ class StubOwner:
 class Delivery:
     """An incoming message that remembers how it was settled."""
 
-    def __init__(self, body: bytes) -> None:
+    def __init__(self, body: bytes, routing_key: str = "") -> None:
         self.body = body
         self.settled: list[str] = []
         self.headers: dict[str, Any] = {}
+        self.routing_key = routing_key
 
     async def ack(self) -> None:
         self.settled.append("ack")

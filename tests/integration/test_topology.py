@@ -8,7 +8,7 @@ import urllib.parse
 import pytest
 
 from shared.config import Settings
-from shared.names import Names
+from shared.names import Names, Priority
 from tests.support.broker import Broker
 from tests.support.processes import Stack
 
@@ -48,6 +48,7 @@ def test_the_migrator_declares_the_topology(
         (names.exchange, "direct"),
         (names.dlx, "fanout"),
         (names.retry_exchange, "direct"),
+        (names.control_exchange, "fanout"),
     ]:
         declared = exchange(broker, name)
         assert (declared["type"], declared["durable"], declared["auto_delete"]) == (
@@ -56,38 +57,51 @@ def test_the_migrator_declares_the_topology(
             False,
         ), name
 
-    work = broker.queue(names.work_queue)
-    assert work["durable"] is True
-    assert work["type"] == "quorum"
-    assert work["arguments"] == {
-        "x-queue-type": "quorum",
-        "x-dead-letter-exchange": names.dlx,
-        "x-delivery-limit": settings.delivery_limit,
-        "x-dead-letter-strategy": "at-least-once",
-        "x-overflow": "reject-publish",
-    }
+    # each priority lane is a work queue with the same guarantees
+    for priority in Priority:
+        work = broker.queue(names.lane(priority))
+        assert work["durable"] is True
+        assert work["type"] == "quorum"
+        assert work["arguments"] == {
+            "x-queue-type": "quorum",
+            "x-dead-letter-exchange": names.dlx,
+            "x-delivery-limit": settings.delivery_limit,
+            "x-dead-letter-strategy": "at-least-once",
+            "x-overflow": "reject-publish",
+        }
+    assert names.lane(Priority.NORMAL) == names.work_queue
 
     dead = broker.queue(names.dead_queue)
     assert (dead["durable"], dead["type"]) == (True, "quorum")
     assert "x-dead-letter-exchange" not in dead["arguments"]
 
     retry_names = []
-    for delay in settings.retry_delays_s:
-        name = names.retry_queue(delay)
-        retry_names.append(name)
-        retry = broker.queue(name)
-        assert (retry["durable"], retry["type"]) == (True, "quorum")
-        assert retry["arguments"] == {
-            "x-queue-type": "quorum",
-            "x-message-ttl": round(delay * 1000),
-            "x-dead-letter-exchange": names.exchange,
-            "x-dead-letter-routing-key": names.routing_key,
-            "x-dead-letter-strategy": "at-least-once",
-            "x-overflow": "reject-publish",
-        }
-    assert retry_names == [f"{settings.queue}.retry.200ms", f"{settings.queue}.retry.400ms"]
+    for priority in Priority:
+        for delay in settings.retry_delays_s:
+            name = names.retry_queue(delay, priority)
+            retry_names.append(name)
+            retry = broker.queue(name)
+            assert (retry["durable"], retry["type"]) == (True, "quorum")
+            # a retry goes back to the lane it came from
+            assert retry["arguments"] == {
+                "x-queue-type": "quorum",
+                "x-message-ttl": round(delay * 1000),
+                "x-dead-letter-exchange": names.exchange,
+                "x-dead-letter-routing-key": names.lane(priority),
+                "x-dead-letter-strategy": "at-least-once",
+                "x-overflow": "reject-publish",
+            }
+    base = settings.queue
+    assert retry_names == [
+        f"{base}.retry.200ms",
+        f"{base}.retry.400ms",
+        f"{base}.high.retry.200ms",
+        f"{base}.high.retry.400ms",
+    ]
 
-    assert bindings_from(broker, names.exchange) == {(names.work_queue, names.routing_key)}
+    assert bindings_from(broker, names.exchange) == {
+        (names.lane(p), names.lane(p)) for p in Priority
+    }
     assert bindings_from(broker, names.dlx) == {(names.dead_queue, "")}
     assert bindings_from(broker, names.retry_exchange) == {(n, n) for n in retry_names}
 
@@ -97,7 +111,10 @@ def test_the_migrator_declares_the_topology(
     assert state["arguments"] == {"x-queue-type": "quorum"}
 
     ours = {found["name"] for found in broker.queues() if found["name"].startswith(settings.queue)}
-    assert ours == {names.work_queue, names.dead_queue, names.state_queue, *retry_names}
+    lanes = {names.lane(p) for p in Priority}
+    assert ours == {*lanes, names.dead_queue, names.state_queue, *retry_names}
+    # each consumer process binds a queue of its own to the control exchange; none yet
+    assert bindings_from(broker, names.control_exchange) == set()
 
 
 @pytest.fixture
@@ -113,9 +130,13 @@ def default_names(broker: Broker):
             "tasks.retry.1s",
             "tasks.retry.5s",
             "tasks.retry.25s",
+            "tasks.high",
+            "tasks.high.retry.1s",
+            "tasks.high.retry.5s",
+            "tasks.high.retry.25s",
         ]:
             api.delete(f"/api/queues/{vhost}/{q(queue)}")
-        for name in ["tasks", "tasks.dlx", "tasks.retry"]:
+        for name in ["tasks", "tasks.dlx", "tasks.retry", "tasks.control"]:
             api.delete(f"/api/exchanges/{vhost}/{q(name)}")
 
 
@@ -128,11 +149,14 @@ def test_the_default_names_for_tasks(
     stack.migrate()
     assert broker.queue("tasks")["arguments"]["x-dead-letter-exchange"] == "tasks.dlx"
     assert broker.queue("tasks")["arguments"]["x-delivery-limit"] == 5
-    assert bindings_from(broker, "tasks") == {("tasks", "tasks")}
+    assert bindings_from(broker, "tasks") == {("tasks", "tasks"), ("tasks.high", "tasks.high")}
     assert bindings_from(broker, "tasks.dlx") == {("tasks.dead", "")}
     assert bindings_from(broker, "tasks.retry") == {
         ("tasks.retry.1s", "tasks.retry.1s"),
         ("tasks.retry.5s", "tasks.retry.5s"),
         ("tasks.retry.25s", "tasks.retry.25s"),
+        ("tasks.high.retry.1s", "tasks.high.retry.1s"),
+        ("tasks.high.retry.5s", "tasks.high.retry.5s"),
+        ("tasks.high.retry.25s", "tasks.high.retry.25s"),
     }
     assert broker.queue("tasks.retry.25s")["arguments"]["x-message-ttl"] == 25000

@@ -29,7 +29,7 @@ def tables(path: Path) -> set[str]:
 
 def test_shipped_migrations_are_numbered_from_one_without_gaps() -> None:
     versions = [m.version for m in load_migrations()]
-    assert versions == list(range(1, len(versions) + 1))
+    assert versions == list(range(1, versions[-1] + 1))
     assert load_migrations()[0].name == "init"
 
 
@@ -151,6 +151,38 @@ async def test_the_migrator_refuses_code_and_migrations_out_of_step(
 ) -> None:
     monkeypatch.setattr(migrator_main, "SCHEMA_VERSION", 99)
     settings = Settings(db_path=str(tmp_path / "t.db"))
-    with pytest.raises(TaskqError, match="SCHEMA_VERSION is 99 but the newest migration is 003"):
+    with pytest.raises(TaskqError, match="SCHEMA_VERSION is 99 but the newest migration is 005"):
         await migrator_main.main(settings)
     assert not (tmp_path / "t.db").exists()
+
+
+def test_the_control_migration_keeps_every_task(tmp_path: Path) -> None:
+    """004 rebuilds `tasks` (a CHECK cannot be altered): rows, claim tokens and indexes stay."""
+    path = str(tmp_path / "tasks.db")
+    shipped = load_migrations()
+    migrate(path, [m for m in shipped if m.version <= 2])
+    with closing(sqlite3.connect(path)) as conn:
+        conn.execute(
+            "INSERT INTO tasks (id, action, data, status, result, attempts, created_at,"
+            " queued_at, published, claim_token) VALUES"
+            " ('a', 'sum', '{}', 'completed', '{\"output\":0}', 1, 5, 5, 1, 'tok'),"
+            " ('b', 'sleep', '{}', 'queued', NULL, 0, 6, 6, 0, NULL)"
+        )
+        conn.commit()
+    migrate(path, shipped)
+    with closing(sqlite3.connect(path)) as conn:
+        rows = conn.execute(
+            "SELECT id, status, result, claim_token, published, priority, cancel_requested,"
+            " progress FROM tasks ORDER BY id"
+        ).fetchall()
+        assert rows == [
+            ("a", "completed", '{"output":0}', "tok", 1, "normal", 0, None),
+            ("b", "queued", None, None, 0, "normal", 0, None),
+        ]
+        conn.execute("UPDATE tasks SET status = 'cancelled' WHERE id = 'b'")
+        with pytest.raises(sqlite3.IntegrityError):
+            conn.execute("UPDATE tasks SET priority = 'urgent' WHERE id = 'b'")
+        indexes = {
+            r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'index'")
+        }
+        assert {"tasks_by_status", "tasks_unpublished", "tasks_by_priority"} <= indexes

@@ -15,7 +15,7 @@ async def run(name: str, data: dict[str, Any], attempt: int = 1) -> dict[str, An
 
 
 def test_registered_actions() -> None:
-    assert registry.names() == ["fail", "sleep", "sum", "uppercase"]
+    assert registry.names() == ["count", "fail", "sleep", "sum", "uppercase"]
 
 
 @pytest.mark.parametrize(

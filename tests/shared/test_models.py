@@ -87,6 +87,10 @@ def test_task_json() -> None:
         1_699_999_999_000,
         30.0,
         "nightly",
+        "high",
+        0.5,
+        "half way",
+        1_700_000_000_015,
     )
     assert orjson.loads(orjson.dumps(task_json(row))) == {
         "id": TASK_ID,
@@ -102,14 +106,39 @@ def test_task_json() -> None:
         "run_at": "2023-11-14T22:13:19.000Z",
         "timeout_s": 30.0,
         "schedule": "nightly",
+        "priority": "high",
+        "progress": {
+            "fraction": 0.5,
+            "message": "half way",
+            "updated_at": "2023-11-14T22:13:20.015Z",
+        },
     }
 
 
 def test_task_json_of_a_queued_task() -> None:
-    row = (TASK_ID, "a", "{}", "queued", None, None, 0, 5, None, None, None, None, None)
+    row = (
+        TASK_ID,
+        "a",
+        "{}",
+        "queued",
+        None,
+        None,
+        0,
+        5,
+        None,
+        None,
+        None,
+        None,
+        None,
+        "normal",
+        None,
+        None,
+        None,
+    )
     shown = orjson.loads(orjson.dumps(task_json(row)))
     assert shown["result"] is None
     assert shown["started_at"] is None
     assert shown["processed_at"] is None
     assert shown["data"] == {}
     assert shown["run_at"] is None and shown["schedule"] is None
+    assert shown["progress"] is None

@@ -11,7 +11,14 @@ from shared.broker import (
     work_queue_arguments,
 )
 from shared.config import Settings
-from shared.names import CLAIMABLE_STATUSES, FINAL_STATUSES, Names, Status, format_delay
+from shared.names import (
+    CLAIMABLE_STATUSES,
+    FINAL_STATUSES,
+    Names,
+    Priority,
+    Status,
+    format_delay,
+)
 
 
 def test_names_for_tasks() -> None:
@@ -25,6 +32,12 @@ def test_names_for_tasks() -> None:
     assert names.retry_queue(1) == "tasks.retry.1s"
     assert names.retry_queue(25.0) == "tasks.retry.25s"
     assert names.retry_queue(0.2) == "tasks.retry.200ms"
+    assert names.retry_queue(1, Priority.HIGH) == "tasks.high.retry.1s"
+    assert names.lane(Priority.NORMAL) == names.work_queue
+    assert names.lane(Priority.HIGH) == "tasks.high"
+    assert names.priority_of("tasks.high") is Priority.HIGH
+    assert names.priority_of("tasks") is Priority.NORMAL
+    assert names.control_exchange == "tasks.control"
 
 
 @pytest.mark.parametrize(
@@ -42,8 +55,9 @@ def test_statuses() -> None:
         "retrying",
         "completed",
         "failed",
+        "cancelled",
     ]
-    assert {Status.COMPLETED, Status.FAILED} == FINAL_STATUSES
+    assert {Status.COMPLETED, Status.FAILED, Status.CANCELLED} == FINAL_STATUSES
     assert {Status.QUEUED, Status.RETRYING, Status.RUNNING} == CLAIMABLE_STATUSES
 
 

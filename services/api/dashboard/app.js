@@ -53,14 +53,15 @@ function renderStats(stats) {
 
   const queues = stats.queues;
   $("#queues-note").hidden = queues !== null;
-  const depth = { work: 0, retry: 0, dead: 0 };
+  const depth = { work: 0, high: 0, retry: 0, dead: 0 };
   const retryRows = [];
   for (const [name, count] of Object.entries(queues ?? {})) {
     if (name.endsWith(".dead")) depth.dead += count;
     else if (name.includes(".retry.")) {
       depth.retry += count;
       retryRows.push(el("li", {}, el("span", {}, name), el("span", {}, String(count))));
-    } else depth.work += count;
+    } else if (name.endsWith(".high")) depth.high += count;
+    else depth.work += count;
   }
   for (const [kind, count] of Object.entries(depth)) {
     const cell = document.querySelector(`[data-queue="${kind}"]`);
@@ -77,7 +78,7 @@ function renderTasks(page) {
       { dataset: { taskId: task.id, status: task.status } },
       el("td", { class: "mono", title: task.id }, task.id.slice(0, 8)),
       el("td", {}, task.action),
-      el("td", {}, badge(task.status)),
+      el("td", {}, badge(task.status), ...(task.priority === "high" ? [el("span", { class: "badge high" }, "high")] : [])),
       el("td", { class: "num" }, String(task.attempts)),
       el("td", { title: fullTime(task.created_at) }, ago(task.created_at)),
       el("td", { title: fullTime(task.processed_at) }, ago(task.processed_at)),
@@ -105,7 +106,19 @@ function renderDetail(task) {
   $("#detail-result").textContent = pretty(task.result);
   $("#detail-error").textContent = task.error ?? "—";
   $("#retry-button").hidden = task.status !== "failed";
+  $("#cancel-button").hidden = !CANCELLABLE.has(task.status);
+  $("#detail-priority").textContent = task.priority;
+  const progress = task.progress;
+  $("#detail-progress").hidden = progress === null;
+  if (progress !== null) {
+    $("#detail-progress-bar").value = progress.fraction;
+    const percent = `${Math.round(progress.fraction * 100)}%`;
+    $("#detail-progress-text").textContent = progress.message ? `${percent} · ${progress.message}` : percent;
+  }
 }
+
+// what a Cancel button may stop: waiting tasks end at once, a running one is asked to stop
+const CANCELLABLE = new Set(["queued", "scheduled", "retrying", "running"]);
 
 function listPath() {
   const params = new URLSearchParams({ limit: String(PAGE_SIZE) });
@@ -194,6 +207,23 @@ async function retrySelected() {
   poll();
 }
 
+async function cancelSelected() {
+  const button = $("#cancel-button");
+  const notice = $("#detail-notice");
+  button.disabled = true;
+  try {
+    const answer = await api(`/tasks/${state.selected}/cancel`, { method: "POST" });
+    notice.textContent = answer.cancel_requested ? "Running: its consumer was told to stop it." : "Cancelled.";
+  } catch (error) {
+    if (error instanceof Unauthorized) return askForToken(error.hadToken);
+    notice.textContent = `Cancel refused: ${error.message}`;
+  } finally {
+    button.disabled = false;
+  }
+  notice.hidden = false;
+  poll();
+}
+
 function start() {
   $("#token-form").addEventListener("submit", (event) => {
     event.preventDefault();
@@ -219,6 +249,7 @@ function start() {
     for (const row of document.querySelectorAll("#tasks tbody tr.selected")) row.classList.remove("selected");
   });
   $("#retry-button").addEventListener("click", retrySelected);
+  $("#cancel-button").addEventListener("click", cancelSelected);
   window.addEventListener("resize", () => state.stats && drawChart($("#chart"), state.stats.completed_per_minute));
   poll();
 }

@@ -1,0 +1,170 @@
+"""POST /tasks/batch: up to MAX_BATCH tasks, all or nothing.
+
+Every task is stored in one transaction, every message is published before any confirm is
+awaited (the confirms arrive pipelined on the one channel), and the answer is 202 only once
+the broker has confirmed them all. An invalid item stores nothing; a broker failure withdraws
+the whole batch, as POST /tasks withdraws its one task.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+from dataclasses import dataclass
+
+import orjson
+from aiohttp import web
+
+from services.api import cancels, store, transitions
+from services.api.keys import metrics_key, outbox_key, publisher_key, settings_key, writer_key
+from services.api.responses import error_response, json_response
+from services.api.validation import (
+    BATCH_ITEM_FIELDS,
+    Submission,
+    parse_idempotency_key,
+    parse_task,
+)
+from shared.clock import now_ms
+from shared.errors import ActionDataError, PublishError, ValidationError
+from shared.models import Envelope, new_task_id
+
+logger = logging.getLogger(__name__)
+
+MAX_BATCH = 1000
+# A batch may carry more than the 1 MiB a single task may: 1,000 tasks of up to ~16 KiB each.
+MAX_BATCH_BYTES = 16 * 1024 * 1024
+RETRY_AFTER_S = "5"
+
+
+@dataclass(frozen=True, slots=True)
+class ItemError(Exception):
+    """An item of the batch is invalid: nothing is stored."""
+
+    index: int
+    error: ValidationError
+
+
+async def read_body(request: web.Request) -> bytes:
+    """The body, up to MAX_BATCH_BYTES (the app's client_max_size is for single tasks)."""
+    if request.content_type != "application/json":
+        raise web.HTTPUnsupportedMediaType(reason="Content-Type must be application/json")
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.content.iter_chunked(64 * 1024):
+        size += len(chunk)
+        if size > MAX_BATCH_BYTES:
+            raise web.HTTPRequestEntityTooLarge(
+                max_size=MAX_BATCH_BYTES, actual_size=request.content_length or size
+            )
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def parse_batch(body: bytes) -> list[Submission]:
+    """`{"tasks": [task, ...]}`: ValidationError for the batch, ItemError for one item."""
+    try:
+        payload = orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        raise ValidationError("invalid JSON") from exc
+    if not isinstance(payload, dict):
+        raise ValidationError("the body must be a JSON object")
+    unknown = sorted(set(payload) - {"tasks"})
+    if unknown:
+        raise ValidationError(f"unknown field: {unknown[0]}", unknown[0])
+    items = payload.get("tasks")
+    if not isinstance(items, list) or not 1 <= len(items) <= MAX_BATCH:
+        raise ValidationError(f"tasks must be a list of 1 to {MAX_BATCH} tasks", "tasks")
+    parsed = []
+    for index, item in enumerate(items):
+        try:
+            parsed.append(parse_task(item, fields=BATCH_ITEM_FIELDS))
+        except ValidationError as exc:
+            raise ItemError(index, exc) from exc
+    return parsed
+
+
+def batch_hash(tasks: list[Submission]) -> str:
+    canonical = orjson.dumps(
+        [{"action": t.action, "data": t.data, "priority": t.priority} for t in tasks],
+        option=orjson.OPT_SORT_KEYS,
+    )
+    return hashlib.sha256(canonical).hexdigest()
+
+
+async def create_tasks(request: web.Request) -> web.Response:
+    """POST /tasks/batch."""
+    body = await read_body(request)
+    key = parse_idempotency_key(request.headers.get("Idempotency-Key"))
+    try:
+        tasks = parse_batch(body)
+    except ItemError as exc:
+        status = 422 if isinstance(exc.error, ActionDataError) else 400
+        refusal: dict[str, object] = {"error": f"task {exc.index}: {exc.error.message}"}
+        if exc.error.field:
+            refusal["field"] = exc.error.field
+        return json_response({**refusal, "index": exc.index}, status)
+    app = request.app
+    settings = app[settings_key]
+    batch_id = new_task_id()
+    ids = [new_task_id() for _ in tasks]
+    rows = [(i, t.action, t.data_json, t.priority.value) for i, t in zip(ids, tasks, strict=True)]
+    try:
+        existing = await app[writer_key].run(
+            store.insert_batch(
+                batch_id,
+                rows,
+                now_ms(),
+                key=key,
+                request_hash=batch_hash(tasks) if key is not None else None,
+                key_ttl_ms=round(settings.idempotency_ttl_s * 1000),
+            )
+        )
+    except store.KeyReused:
+        return error_response("Idempotency-Key was already used with a different request body", 422)
+    if existing is not None:
+        if existing.pending:
+            return error_response(
+                "a request with this Idempotency-Key is still in progress",
+                409,
+                headers={"Retry-After": "1"},
+            )
+        return json_response(
+            {"ids": existing.ids, "count": len(existing.ids)},
+            202,
+            {"Idempotent-Replayed": "true"},
+        )
+    publisher = app[publisher_key]
+    outcomes = await asyncio.gather(
+        *(
+            publisher.publish(Envelope(i, t.action, t.data), t.priority)
+            for i, t in zip(ids, tasks, strict=True)
+        ),
+        return_exceptions=True,
+    )
+    failures = [o for o in outcomes if isinstance(o, BaseException)]
+    if failures:
+        for failure in failures:
+            if not isinstance(failure, PublishError):
+                raise failure
+        await withdraw(app, batch_id, ids)
+        app[metrics_key].publish_failures.inc()
+        logger.warning("batch of %d not queued: %s", len(ids), failures[0])
+        return error_response(
+            "failed to queue the batch; nothing was queued",
+            503,
+            headers={"Retry-After": RETRY_AFTER_S},
+        )
+    outbox = app[outbox_key]
+    for task_id, task in zip(ids, tasks, strict=True):
+        outbox.confirmed(task_id)
+        app[metrics_key].submitted.labels(task.action).inc()
+    return json_response({"ids": ids, "count": len(ids)}, 202)
+
+
+async def withdraw(app: web.Application, batch_id: str, ids: list[str]) -> None:
+    """Undo a batch the broker did not take whole: remove its rows; a task a consumer already
+    claimed (its message was confirmed, only another one failed) is cancelled instead."""
+    claimed = await app[writer_key].run(transitions.withdraw_batch(batch_id, ids))
+    if claimed:
+        await cancels.cancel(app, claimed)

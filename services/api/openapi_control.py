@@ -1,0 +1,169 @@
+"""The OpenAPI parts of the control endpoints: cancel, batch submission (services.api.openapi
+merges them into the one document)."""
+
+from __future__ import annotations
+
+import copy
+
+from services.api.batch import MAX_BATCH
+from services.api.cancels import BULK_STATUSES
+from services.api.openapi import ACTION_FILTER, NEW_TASK
+from services.api.openapi_parts import (
+    JSON,
+    Schema,
+    closed,
+    error,
+    json_body,
+    query,
+    ref,
+    responses,
+    use,
+)
+from services.api.validation import BATCH_ITEM_FIELDS, MAX_KEY_LENGTH
+
+
+def _batch_item() -> Schema:
+    """NewTask without the fields a batch item may not have (it runs at once)."""
+    item = copy.deepcopy(NEW_TASK)
+    item["properties"] = {k: v for k, v in item["properties"].items() if k in BATCH_ITEM_FIELDS}
+    return item
+
+
+SCHEMAS: dict[str, Schema] = {
+    "NewBatchItem": _batch_item(),
+    "Cancelled": closed(
+        ["id", "status"],
+        id={"type": "string", "format": "uuid"},
+        status={"type": "string", "enum": ["cancelled", "running"]},
+        cancel_requested={
+            "type": "boolean",
+            "description": "The task runs: its consumer was told to stop it (it ends "
+            "`cancelled` within about 2 s for an action that awaits).",
+        },
+    ),
+    "CancelledMany": closed(
+        ["count", "cancelled", "cancel_requested", "more"],
+        count={"type": "integer", "minimum": 0, "description": "cancelled + cancel_requested"},
+        cancelled={"type": "integer", "minimum": 0, "description": "Ended at once."},
+        cancel_requested={
+            "type": "integer",
+            "minimum": 0,
+            "description": "Running: their consumers were told to stop them.",
+        },
+        more={"type": "boolean", "description": "More matching tasks are left: call again."},
+    ),
+    "NewBatch": closed(
+        ["tasks"],
+        tasks={
+            "type": "array",
+            "minItems": 1,
+            "maxItems": MAX_BATCH,
+            "items": ref("NewBatchItem"),
+        },
+    ),
+    "AcceptedBatch": closed(
+        ["ids", "count"],
+        ids={"type": "array", "items": {"type": "string", "format": "uuid"}},
+        count={"type": "integer", "minimum": 1},
+    ),
+}
+
+RETRY_AFTER = {"Retry-After": {"description": "Seconds to wait.", "schema": {"type": "string"}}}
+
+PATHS: dict[str, Schema] = {
+    "/tasks/batch": {
+        "post": {
+            "operationId": "createTasks",
+            "tags": ["tasks"],
+            "summary": "Submit up to 1,000 tasks at once, all or nothing",
+            "description": "Stores every task in one transaction, publishes them with pipelined "
+            "confirms and answers 202 only once the broker confirmed every one. An invalid item "
+            "(`index` names it) or a broker failure leaves nothing queued. An Idempotency-Key "
+            "applies to the whole batch.",
+            "parameters": [
+                {
+                    "name": "Idempotency-Key",
+                    "in": "header",
+                    "required": False,
+                    "schema": {
+                        "type": "string",
+                        "minLength": 1,
+                        "maxLength": MAX_KEY_LENGTH,
+                        "pattern": "^[ -~]+$",
+                    },
+                    "description": "The same key and body give the same tasks.",
+                }
+            ],
+            "requestBody": {
+                "required": True,
+                "content": {
+                    JSON: {
+                        "schema": ref("NewBatch"),
+                        "example": {
+                            "tasks": [
+                                {"action": "sum", "data": {"numbers": [1, 2]}},
+                                {"action": "uppercase", "data": {"text": "hi"}, "priority": "high"},
+                            ]
+                        },
+                    }
+                },
+            },
+            "responses": responses(
+                s202=json_body(ref("AcceptedBatch"), "Every task is queued."),
+                s400=error("The batch or an item (`index`) is malformed; nothing was stored."),
+                s401=use("Unauthorized"),
+                s409=error(
+                    "An earlier request with this Idempotency-Key is still being published.",
+                    RETRY_AFTER,
+                ),
+                s413=error("The body is too large."),
+                s415=error("Content-Type is not application/json."),
+                s422=error(
+                    "An item's action refuses its data (`index`, `field`), or the "
+                    "Idempotency-Key was used with another body; nothing was stored."
+                ),
+                s503=use("NotQueued"),
+            ),
+        },
+    },
+    "/tasks/cancel": {
+        "post": {
+            "operationId": "cancelTasks",
+            "tags": ["tasks"],
+            "summary": "Cancel many tasks",
+            "description": "Cancels up to 10 000 matching tasks, oldest first: queued and "
+            "retrying ones at once, running ones by telling their consumers.",
+            "parameters": [
+                query(
+                    "status",
+                    {"type": "string", "enum": [*sorted(BULK_STATUSES), ""]},
+                    "Only tasks in this status (empty: all three).",
+                ),
+                query("action", ACTION_FILTER, "Only tasks of this action."),
+            ],
+            "responses": responses(
+                s200=json_body(ref("CancelledMany"), "How many were cancelled."),
+                s400=use("BadRequest"),
+                s401=use("Unauthorized"),
+            ),
+        },
+    },
+    "/tasks/{task_id}/cancel": {
+        "parameters": [{"$ref": "#/components/parameters/TaskId"}],
+        "post": {
+            "operationId": "cancelTask",
+            "tags": ["tasks"],
+            "summary": "Cancel a task",
+            "description": "A queued or retrying task is cancelled at once (200); a running one "
+            "is stopped by its consumer (202).",
+            "responses": responses(
+                s200=json_body(ref("Cancelled"), "The task is cancelled."),
+                s202=json_body(ref("Cancelled"), "The task runs; its consumer was told to stop."),
+                s400=use("BadRequest"),
+                s401=use("Unauthorized"),
+                s404=use("NotFound"),
+                s409=error("The task is final already."),
+            ),
+        },
+    },
+}
