@@ -202,7 +202,7 @@ class BatchWriter:
                 conn.execute("RELEASE op")
             except Exception as exc:
                 # One bad op must not undo its neighbours' writes, whether SQLite refused
-                # it or the op itself raised (store.KeyReused, say): only its caller learns.
+                # it or the op itself raised (IdempotencyKeyReusedError, say): only its caller learns.
                 conn.execute("ROLLBACK TO op")
                 conn.execute("RELEASE op")
                 outcomes.append((False, exc))

@@ -38,16 +38,40 @@ class BrokerUnavailableError(PublishError):
     """The connection or channel was lost before the confirm: another node may take it."""
 
 
-class TaskNotFoundError(TaskqError):
-    """No task has the given id."""
+class NotFoundError(TaskqError):
+    """No task (or schedule) has the id (or name) a request gives: 404."""
 
 
 class ConflictError(TaskqError):
-    """The task is not in a state that allows the operation."""
+    """What a request asks for does not fit the state it finds: 409. `retry_after_s` when the
+    conflict passes by itself (a first request with the same key is still in flight)."""
+
+    def __init__(self, message: str, retry_after_s: int | None = None) -> None:
+        super().__init__(message)
+        self.retry_after_s = retry_after_s
 
 
-class IdempotencyConflictError(TaskqError):
-    """An Idempotency-Key was reused with a different request body."""
+class KeyInFlightError(ConflictError):
+    """The first request with this Idempotency-Key waits for its confirm still: a 202 now could
+    name a task that request is about to withdraw."""
+
+    def __init__(self) -> None:
+        super().__init__("a request with this Idempotency-Key is still in progress", 1)
+
+
+class IdempotencyKeyReusedError(UnprocessableError):
+    """An Idempotency-Key came again with a different request body: 422."""
+
+    def __init__(self) -> None:
+        super().__init__("Idempotency-Key was already used with a different request body")
+
+
+class QueueingError(TaskqError):
+    """The broker did not confirm, and the request was undone: 503, try again later."""
+
+    def __init__(self, message: str, retry_after_s: int) -> None:
+        super().__init__(message)
+        self.retry_after_s = retry_after_s
 
 
 class InvalidMessageError(TaskqError):

@@ -17,8 +17,8 @@ import orjson
 from aiohttp import web
 
 from services.api import cancels, store, transitions
-from services.api.keys import metrics_key, outbox_key, publisher_key, settings_key, writer_key
-from services.api.responses import error_response, json_response
+from services.api.keys import metrics_key, outbox_key, settings_key, writer_key
+from services.api.responses import json_response
 from services.api.validation import (
     BATCH_ITEM_FIELDS,
     Submission,
@@ -26,7 +26,13 @@ from services.api.validation import (
     parse_task,
 )
 from shared.clock import now_ms
-from shared.errors import ActionDataError, PublishError, ValidationError
+from shared.errors import (
+    ActionDataError,
+    KeyInFlightError,
+    PublishError,
+    QueueingError,
+    ValidationError,
+)
 from shared.models import Envelope, new_task_id
 
 logger = logging.getLogger(__name__)
@@ -34,7 +40,7 @@ logger = logging.getLogger(__name__)
 MAX_BATCH = 1000
 # A batch may carry more than the 1 MiB a single task may: 1,000 tasks of up to ~16 KiB each.
 MAX_BATCH_BYTES = 16 * 1024 * 1024
-RETRY_AFTER_S = "5"
+RETRY_AFTER_S = 5
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,35 +115,28 @@ async def create_tasks(request: web.Request) -> web.Response:
     batch_id = new_task_id()
     ids = [new_task_id() for _ in tasks]
     rows = [(i, t.action, t.data_json, t.priority.value) for i, t in zip(ids, tasks, strict=True)]
-    try:
-        existing = await app[writer_key].run(
-            store.insert_batch(
-                batch_id,
-                rows,
-                now_ms(),
-                key=key,
-                request_hash=batch_hash(tasks) if key is not None else None,
-                key_ttl_ms=round(settings.idempotency_ttl_s * 1000),
-            )
+    existing = await app[writer_key].run(
+        store.insert_batch(
+            batch_id,
+            rows,
+            now_ms(),
+            key=key,
+            request_hash=batch_hash(tasks) if key is not None else None,
+            key_ttl_ms=round(settings.idempotency_ttl_s * 1000),
         )
-    except store.KeyReused:
-        return error_response("Idempotency-Key was already used with a different request body", 422)
+    )
     if existing is not None:
         if existing.pending:
-            return error_response(
-                "a request with this Idempotency-Key is still in progress",
-                409,
-                headers={"Retry-After": "1"},
-            )
+            raise KeyInFlightError
         return json_response(
             {"ids": existing.ids, "count": len(existing.ids)},
             202,
             {"Idempotent-Replayed": "true"},
         )
-    publisher = app[publisher_key]
+    outbox = app[outbox_key]
     outcomes = await asyncio.gather(
         *(
-            publisher.publish(Envelope(i, t.action, t.data), t.priority)
+            outbox.send(Envelope(i, t.action, t.data), t.priority)
             for i, t in zip(ids, tasks, strict=True)
         ),
         return_exceptions=True,
@@ -150,14 +149,8 @@ async def create_tasks(request: web.Request) -> web.Response:
         await withdraw(app, batch_id, ids)
         app[metrics_key].publish_failures.inc()
         logger.warning("batch of %d not queued: %s", len(ids), failures[0])
-        return error_response(
-            "failed to queue the batch; nothing was queued",
-            503,
-            headers={"Retry-After": RETRY_AFTER_S},
-        )
-    outbox = app[outbox_key]
-    for task_id, task in zip(ids, tasks, strict=True):
-        outbox.confirmed(task_id)
+        raise QueueingError("failed to queue the batch; nothing was queued", RETRY_AFTER_S)
+    for task in tasks:
         app[metrics_key].submitted.labels(task.action).inc()
     return json_response({"ids": ids, "count": len(ids)}, 202)
 

@@ -17,11 +17,11 @@ from aiohttp import web
 
 from services.api import queries, transitions
 from services.api.keys import metrics_key, publisher_key, reader_key, writer_key
-from services.api.responses import error_response, json_response
+from services.api.responses import json_response
 from services.api.validation import MAX_ACTION_LENGTH, parse_task_id
 from shared.clock import now_ms
 from shared.control import encode_cancel
-from shared.errors import PublishError, ValidationError
+from shared.errors import ConflictError, NotFoundError, PublishError, ValidationError
 from shared.names import CANCELLABLE_STATUSES, Status
 
 logger = logging.getLogger(__name__)
@@ -60,10 +60,8 @@ async def cancel_task(request: web.Request) -> web.Response:
         body = {"id": task_id, "status": Status.RUNNING.value, "cancel_requested": True}
         return json_response(body, 202)
     if done is None:
-        return error_response("task not found", 404)
-    return error_response(
-        f"the task is {done} already; only unfinished tasks can be cancelled", 409
-    )
+        raise NotFoundError("task not found")
+    raise ConflictError(f"the task is {done} already; only unfinished tasks can be cancelled")
 
 
 def parse_cancel_query(query: Mapping[str, str]) -> tuple[list[Status], str | None]:

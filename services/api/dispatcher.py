@@ -7,16 +7,11 @@ from __future__ import annotations
 import asyncio
 import logging
 
-import aiosqlite
 import orjson
 
 from services.api import queries, transitions
-from services.api.due_loop import DueLoop
-from services.api.metrics import ApiMetrics
-from services.api.outbox import Outbox
-from services.api.publisher import Publisher
+from services.api.due_loop import QueueingLoop
 from shared.clock import now_ms
-from shared.db import BatchWriter
 from shared.errors import PublishError
 from shared.models import Envelope
 from shared.names import Priority
@@ -27,28 +22,13 @@ DISPATCH_BATCH = 500
 PUBLISH_CONCURRENCY = 64
 
 
-class Dispatcher(DueLoop):
+class Dispatcher(QueueingLoop):
     """Sleeps until the next due task (or a wake-up), then takes the due ones and publishes."""
 
     name = "taskq-dispatcher"
     # A task another API process scheduled (whose wake-up this one never hears) starts at most
     # this late.
     max_sleep_s = 0.25
-
-    def __init__(
-        self,
-        writer: BatchWriter,
-        reader: aiosqlite.Connection,
-        publisher: Publisher,
-        outbox: Outbox,
-        metrics: ApiMetrics,
-    ) -> None:
-        super().__init__()
-        self._writer = writer
-        self._reader = reader
-        self._publisher = publisher
-        self._outbox = outbox
-        self._metrics = metrics
 
     async def step(self) -> int | None:
         due = await queries.next_due(self._reader)
@@ -78,14 +58,13 @@ class Dispatcher(DueLoop):
                 try:
                     envelope = Envelope(task_id, action, orjson.loads(data))
                     # a delayed task runs in the lane it was submitted to
-                    await self._publisher.publish(envelope, Priority(priority))
+                    await self._outbox.send(envelope, Priority(priority))
                 except PublishError as exc:
                     # The row is queued and unpublished: the outbox sweep publishes it later.
                     logger.warning(
                         "due task not published yet: %s", exc, extra={"task_id": task_id}
                     )
                     return
-            self._outbox.confirmed(task_id)
             self._metrics.dispatched.inc()
 
         await asyncio.gather(

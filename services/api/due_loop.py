@@ -8,7 +8,12 @@ import asyncio
 import contextlib
 import logging
 
+import aiosqlite
+
+from services.api.metrics import ApiMetrics
+from services.api.outbox import Outbox
 from shared.clock import now_ms
+from shared.db import BatchWriter
 
 logger = logging.getLogger(__name__)
 
@@ -53,3 +58,21 @@ class DueLoop:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
+
+
+class QueueingLoop(DueLoop):
+    """A loop that reads the database, writes through the writer, and queues the tasks it
+    makes through the outbox (the dispatcher of delayed tasks, the scheduler)."""
+
+    def __init__(
+        self,
+        writer: BatchWriter,
+        reader: aiosqlite.Connection,
+        outbox: Outbox,
+        metrics: ApiMetrics,
+    ) -> None:
+        super().__init__()
+        self._writer = writer
+        self._reader = reader
+        self._outbox = outbox
+        self._metrics = metrics

@@ -87,7 +87,7 @@ async def outbox_ctx(app: web.Application) -> AsyncIterator[None]:
 
 async def time_ctx(app: web.Application) -> AsyncIterator[None]:
     """What runs on the clock: delayed tasks coming due, schedules firing, result retention."""
-    parts = (app[writer_key], app[reader_key], app[publisher_key], app[outbox_key])
+    parts = (app[writer_key], app[reader_key], app[outbox_key])
     dispatcher = Dispatcher(*parts, app[metrics_key])
     scheduler = Scheduler(*parts, app[metrics_key])
     retention = Retention(app[writer_key], app[settings_key].result_ttl_s, app[metrics_key])

@@ -11,7 +11,13 @@ from aiohttp.typedefs import Handler
 
 from services.api.keys import metrics_key, settings_key
 from services.api.responses import error_response
-from shared.errors import UnprocessableError, ValidationError
+from shared.errors import (
+    ConflictError,
+    NotFoundError,
+    QueueingError,
+    UnprocessableError,
+    ValidationError,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -51,6 +57,12 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         if exc.field is None:
             return error_response(exc.message, status)
         return error_response(exc.message, status, field=exc.field)
+    except NotFoundError as exc:
+        return error_response(str(exc), 404)
+    except ConflictError as exc:
+        return error_response(str(exc), 409, headers=_retry_after(exc.retry_after_s))
+    except QueueingError as exc:
+        return error_response(str(exc), 503, headers=_retry_after(exc.retry_after_s))
     except web.HTTPException as exc:
         if exc.status < 400:
             raise
@@ -58,6 +70,10 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
     except Exception:  # the edge: log it, answer 500 as JSON, keep serving
         logger.exception("unhandled error", extra={"path": request.path})
         return error_response("internal error", 500)
+
+
+def _retry_after(seconds: int | None) -> dict[str, str] | None:
+    return None if seconds is None else {"Retry-After": str(seconds)}
 
 
 def _reason(exc: web.HTTPException) -> str:

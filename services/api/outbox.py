@@ -45,6 +45,13 @@ class Outbox:
         self._flushes: set[asyncio.Task[None]] = set()
         self._sweeper: asyncio.Task[None] | None = None
 
+    async def send(self, envelope: Envelope, priority: Priority) -> None:
+        """Publish a stored task; once the broker confirms it, note it published. Every path
+        that queues a task goes through here. A PublishError leaves the row unpublished: the
+        caller compensates (withdraws the task, restores it) or leaves it to the sweep."""
+        await self._publisher.publish(envelope, priority)
+        self.confirmed(envelope.id)
+
     def confirmed(self, task_id: str) -> None:
         """Note a broker confirm; confirms that arrive together are written in one statement."""
         self._confirmed.append(task_id)
@@ -70,13 +77,12 @@ class Outbox:
         for task_id, action, data, priority in orphans:
             envelope = Envelope(task_id, action, orjson.loads(data))
             try:
-                await self._publisher.publish(envelope, Priority(priority))
+                await self.send(envelope, Priority(priority))
             except PublishError as exc:
                 logger.warning(
                     "recovery sweep could not publish: %s", exc, extra={"task_id": task_id}
                 )
                 break
-            self.confirmed(task_id)
             republished += 1
             logger.info("recovered an unconfirmed task", extra={"task_id": task_id})
         self._metrics.republished.inc(republished)

@@ -13,15 +13,12 @@ from services.api import store
 from services.api.recurrence import Recurrence
 from shared.clock import to_rfc3339
 from shared.db import WriteOp
+from shared.errors import ConflictError
 
 COLUMNS = (
     "name, action, data, cron, timezone, every_s, timeout_s, enabled, next_run_at,"
     " last_run_at, last_task_id, created_at, updated_at"
 )
-
-
-class NameTaken(Exception):
-    """A schedule with this name exists already."""
 
 
 def schedule_json(row: sqlite3.Row | tuple[Any, ...]) -> dict[str, Any]:
@@ -64,7 +61,7 @@ def _values(spec: Recurrence) -> tuple[Any, ...]:
 
 
 def create(spec: Recurrence, next_run_at: int, now: int) -> WriteOp[tuple[Any, ...]]:
-    """Insert a schedule; NameTaken if the name exists."""
+    """Insert a schedule; ConflictError if the name exists."""
 
     def op(conn: sqlite3.Connection) -> tuple[Any, ...]:
         try:
@@ -75,7 +72,7 @@ def create(spec: Recurrence, next_run_at: int, now: int) -> WriteOp[tuple[Any, .
                 (spec.name, spec.action, *_values(spec), next_run_at, now, now),
             ).fetchone()
         except sqlite3.IntegrityError:
-            raise NameTaken(spec.name) from None
+            raise ConflictError(f"a schedule named {spec.name!r} exists already") from None
         return tuple(row)
 
     return op

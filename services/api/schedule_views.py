@@ -7,9 +7,9 @@ from aiohttp import web
 from services.api import schedule_store
 from services.api.keys import reader_key, scheduler_key, settings_key, writer_key
 from services.api.recurrence import name_ok, parse_create, parse_patch
-from services.api.responses import error_response, json_response, require_json
+from services.api.responses import json_response, require_json
 from shared.clock import now_ms
-from shared.errors import ValidationError
+from shared.errors import NotFoundError, ValidationError
 
 
 def _name(request: web.Request) -> str:
@@ -19,8 +19,8 @@ def _name(request: web.Request) -> str:
     return name
 
 
-def _not_found() -> web.Response:
-    return error_response("schedule not found", 404)
+def _not_found() -> NotFoundError:
+    return NotFoundError("schedule not found")
 
 
 async def create_schedule(request: web.Request) -> web.Response:
@@ -29,10 +29,7 @@ async def create_schedule(request: web.Request) -> web.Response:
     app = request.app
     spec = parse_create(await request.read(), app[settings_key].consumer_timeout_s)
     now = now_ms()
-    try:
-        row = await app[writer_key].run(schedule_store.create(spec, spec.next_after(now), now))
-    except schedule_store.NameTaken:
-        return error_response(f"a schedule named {spec.name!r} exists already", 409)
+    row = await app[writer_key].run(schedule_store.create(spec, spec.next_after(now), now))
     app[scheduler_key].wake()
     return json_response(
         schedule_store.schedule_json(row), 201, {"Location": f"/schedules/{spec.name}"}
@@ -49,7 +46,9 @@ async def list_schedules(request: web.Request) -> web.Response:
 async def get_schedule(request: web.Request) -> web.Response:
     """GET /schedules/{name}."""
     row = await schedule_store.get(request.app[reader_key], _name(request))
-    return _not_found() if row is None else json_response(schedule_store.schedule_json(row))
+    if row is None:
+        raise _not_found()
+    return json_response(schedule_store.schedule_json(row))
 
 
 async def patch_schedule(request: web.Request) -> web.Response:
@@ -59,7 +58,7 @@ async def patch_schedule(request: web.Request) -> web.Response:
     name = _name(request)
     row = await schedule_store.get(app[reader_key], name)
     if row is None:
-        return _not_found()
+        raise _not_found()
     current = schedule_store.recurrence(row)
     spec = parse_patch(await request.read(), current, app[settings_key].consumer_timeout_s)
     now = now_ms()
@@ -73,7 +72,7 @@ async def patch_schedule(request: web.Request) -> web.Response:
     next_run = int(row[8]) if same_when and current.enabled else spec.next_after(now)
     updated = await app[writer_key].run(schedule_store.update(spec, next_run, now))
     if updated is None:
-        return _not_found()
+        raise _not_found()
     app[scheduler_key].wake()
     return json_response(schedule_store.schedule_json(updated))
 
@@ -81,5 +80,5 @@ async def patch_schedule(request: web.Request) -> web.Response:
 async def delete_schedule(request: web.Request) -> web.Response:
     """DELETE /schedules/{name}: the schedule goes; tasks it created stay."""
     if not await request.app[writer_key].run(schedule_store.delete(_name(request))):
-        return _not_found()
+        raise _not_found()
     return web.Response(status=204)

@@ -5,45 +5,26 @@ from __future__ import annotations
 
 import logging
 
-import aiosqlite
 import orjson
 
 from services.api import schedule_store
-from services.api.due_loop import DueLoop
-from services.api.metrics import ApiMetrics
-from services.api.outbox import Outbox
-from services.api.publisher import Publisher
+from services.api.due_loop import QueueingLoop
 from shared.clock import now_ms
-from shared.db import BatchWriter
 from shared.errors import PublishError
 from shared.models import Envelope, new_task_id
+from shared.names import Priority
 
 logger = logging.getLogger(__name__)
 
 FIRE_BATCH = 100
 
 
-class Scheduler(DueLoop):
+class Scheduler(QueueingLoop):
     """Sleeps until the next fire time (or a wake-up), then fires the due schedules."""
 
     name = "taskq-scheduler"
     # As the dispatcher's: another API process's new or changed schedule is seen this late.
     max_sleep_s = 0.25
-
-    def __init__(
-        self,
-        writer: BatchWriter,
-        reader: aiosqlite.Connection,
-        publisher: Publisher,
-        outbox: Outbox,
-        metrics: ApiMetrics,
-    ) -> None:
-        super().__init__()
-        self._writer = writer
-        self._reader = reader
-        self._publisher = publisher
-        self._outbox = outbox
-        self._metrics = metrics
 
     async def step(self) -> int | None:
         await self.fire_due()
@@ -65,12 +46,9 @@ class Scheduler(DueLoop):
             self._metrics.fired.inc()
             logger.info("schedule fired", extra={"task_id": task_id, "schedule": spec.name})
             try:
-                await self._publisher.publish(
-                    Envelope(task_id, spec.action, orjson.loads(spec.data_json))
-                )
+                envelope = Envelope(task_id, spec.action, orjson.loads(spec.data_json))
+                await self._outbox.send(envelope, Priority.NORMAL)
             except PublishError as exc:
                 # Stored and unpublished: the outbox sweep publishes it later.
                 logger.warning("fired task not published yet: %s", exc, extra={"task_id": task_id})
-                continue
-            self._outbox.confirmed(task_id)
         return created

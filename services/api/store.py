@@ -8,6 +8,7 @@ from dataclasses import dataclass
 import orjson
 
 from shared.db import WriteOp
+from shared.errors import IdempotencyKeyReusedError
 
 
 @dataclass(frozen=True, slots=True)
@@ -18,10 +19,6 @@ class Existing:
     status: str
     # Queued but not yet confirmed by the broker: its own request may still withdraw it (503).
     pending: bool = False
-
-
-class KeyReused(Exception):
-    """The Idempotency-Key was used before with another body."""
 
 
 def insert_task(
@@ -52,7 +49,7 @@ def insert_task(
             ).fetchone()
             if row is not None and row[2] is not None:
                 if row[1] != request_hash:
-                    raise KeyReused(key)
+                    raise IdempotencyKeyReusedError
                 return Existing(row[0], row[2], pending=row[2] == "queued" and not row[3])
             conn.execute("DELETE FROM idempotency_keys WHERE key = ?", (key,))
         conn.execute(
@@ -106,7 +103,7 @@ def insert_batch(
             ).fetchone()
             if row is not None:
                 if row[1] != request_hash:
-                    raise KeyReused(key)
+                    raise IdempotencyKeyReusedError
                 ids: list[str] = orjson.loads(row[0])
                 marks = ", ".join("?" * len(ids))
                 (unconfirmed,) = conn.execute(

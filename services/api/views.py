@@ -19,7 +19,7 @@ from services.api.keys import (
     settings_key,
     writer_key,
 )
-from services.api.responses import error_response, json_response, require_json
+from services.api.responses import json_response, require_json
 from services.api.validation import (
     parse_idempotency_key,
     parse_list_query,
@@ -27,13 +27,20 @@ from services.api.validation import (
     parse_submission,
 )
 from shared.clock import now_ms, to_rfc3339
-from shared.errors import PublishError, ValidationError
+from shared.errors import (
+    ConflictError,
+    KeyInFlightError,
+    NotFoundError,
+    PublishError,
+    QueueingError,
+    ValidationError,
+)
 from shared.models import Envelope, is_uuid, new_task_id
 from shared.names import FINAL_STATUSES, Priority
 
 logger = logging.getLogger(__name__)
 
-RETRY_AFTER_S = "5"
+RETRY_AFTER_S = 5
 BULK_RETRY_LIMIT = 10_000
 BULK_PUBLISH_CONCURRENCY = 64
 
@@ -45,8 +52,8 @@ def _task_id(request: web.Request) -> str:
     return task_id
 
 
-def _queue_failed() -> web.Response:
-    return error_response("failed to queue task", 503, headers={"Retry-After": RETRY_AFTER_S})
+def _queue_failed() -> QueueingError:
+    return QueueingError("failed to queue task", RETRY_AFTER_S)
 
 
 async def create_task(request: web.Request) -> web.Response:
@@ -67,31 +74,23 @@ async def create_task(request: web.Request) -> web.Response:
             option=orjson.OPT_SORT_KEYS,
         )
         request_hash = hashlib.sha256(canonical).hexdigest()
-    try:
-        existing = await app[writer_key].run(
-            store.insert_task(
-                task_id,
-                submission.action,
-                submission.data_json,
-                now_ms(),
-                key=key,
-                request_hash=request_hash,
-                key_ttl_ms=round(settings.idempotency_ttl_s * 1000),
-                run_at=timing.run_at,
-                timeout_s=timing.timeout_s,
-                priority=submission.priority,
-            )
+    existing = await app[writer_key].run(
+        store.insert_task(
+            task_id,
+            submission.action,
+            submission.data_json,
+            now_ms(),
+            key=key,
+            request_hash=request_hash,
+            key_ttl_ms=round(settings.idempotency_ttl_s * 1000),
+            run_at=timing.run_at,
+            timeout_s=timing.timeout_s,
+            priority=submission.priority,
         )
-    except store.KeyReused:
-        return error_response("Idempotency-Key was already used with a different request body", 422)
+    )
     if existing is not None:
         if existing.pending:
-            # A 202 now could name a task its first request is about to withdraw.
-            return error_response(
-                "a request with this Idempotency-Key is still in progress",
-                409,
-                headers={"Retry-After": "1"},
-            )
+            raise KeyInFlightError
         return json_response(
             {"id": existing.id, "status": existing.status},
             202,
@@ -106,14 +105,14 @@ async def create_task(request: web.Request) -> web.Response:
         )
     envelope = Envelope(task_id, submission.action, submission.data)
     try:
-        await app[publisher_key].publish(envelope, submission.priority)
+        await app[outbox_key].send(envelope, submission.priority)
     except PublishError as exc:
         if await app[writer_key].run(transitions.withdraw(task_id)):
             app[metrics_key].publish_failures.inc()
             logger.warning("task not queued: %s", exc, extra={"task_id": task_id})
-            return _queue_failed()
+            raise _queue_failed() from exc
         # A consumer already claimed it: the broker had the message, only the confirm was lost.
-    app[outbox_key].confirmed(task_id)
+        app[outbox_key].confirmed(task_id)
     app[metrics_key].submitted.labels(submission.action).inc()
     return json_response(
         {"id": task_id, "status": "queued"}, 202, {"Location": f"/tasks/{task_id}"}
@@ -144,7 +143,7 @@ async def get_task(request: web.Request) -> web.Response:
     """GET /tasks/{id}."""
     task = await queries.get_task(request.app[reader_key], _task_id(request))
     if task is None:
-        return error_response("task not found", 404)
+        raise NotFoundError("task not found")
     return json_response(task)
 
 
@@ -153,18 +152,16 @@ async def delete_task(request: web.Request) -> web.Response:
     task_id = _task_id(request)
     status = await request.app[writer_key].run(transitions.delete_final(task_id))
     if status is None:
-        return error_response("task not found", 404)
+        raise NotFoundError("task not found")
     if status not in FINAL_STATUSES:
-        return error_response(
-            f"only completed or failed tasks can be deleted; this one is {status}", 409
-        )
+        raise ConflictError(f"only completed or failed tasks can be deleted; this one is {status}")
     request.app[metrics_key].purged.inc()
     return web.Response(status=204)
 
 
 async def _replay(app: web.Application, ids: list[str]) -> int:
     """Requeue these failed tasks and publish them; return how many were queued."""
-    writer, publisher, outbox = app[writer_key], app[publisher_key], app[outbox_key]
+    writer, outbox = app[writer_key], app[outbox_key]
     requeued = await writer.run(transitions.requeue_failed(ids, now_ms()))
     gate = asyncio.Semaphore(BULK_PUBLISH_CONCURRENCY)
 
@@ -172,11 +169,10 @@ async def _replay(app: web.Application, ids: list[str]) -> int:
         async with gate:
             try:
                 envelope = Envelope(task_id, action, orjson.loads(data))
-                await publisher.publish(envelope, Priority(priority))
+                await outbox.send(envelope, Priority(priority))
             except PublishError as exc:
                 await writer.run(transitions.restore_failed(task_id, f"replay not queued: {exc}"))
                 return False
-        outbox.confirmed(task_id)
         return True
 
     results = await asyncio.gather(*(one(*row) for row in requeued))
@@ -192,16 +188,16 @@ async def retry_task(request: web.Request) -> web.Response:
     app = request.app
     try:
         replayed = await _replay(app, [task_id])
-    except PublishError:
-        return _queue_failed()
+    except PublishError as exc:
+        raise _queue_failed() from exc
     if replayed:
         return json_response(
             {"id": task_id, "status": "queued"}, 202, {"Location": f"/tasks/{task_id}"}
         )
     task = await queries.get_task(app[reader_key], task_id)
     if task is None:
-        return error_response("task not found", 404)
-    return error_response(f"only failed tasks can be retried; this one is {task['status']}", 409)
+        raise NotFoundError("task not found")
+    raise ConflictError(f"only failed tasks can be retried; this one is {task['status']}")
 
 
 async def retry_many(request: web.Request) -> web.Response:
@@ -212,8 +208,8 @@ async def retry_many(request: web.Request) -> web.Response:
     more = len(ids) > BULK_RETRY_LIMIT
     try:
         replayed = await _replay(app, ids[:BULK_RETRY_LIMIT])
-    except PublishError:
-        return _queue_failed()
+    except PublishError as exc:
+        raise _queue_failed() from exc
     return json_response({"retried": replayed, "more": more}, 202)
 
 
