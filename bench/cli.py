@@ -22,7 +22,8 @@ from bench import clustered, e2e, plot, schedule, sections, wrk
 from bench.plan import FULL, QUICK
 from bench.report import print_table, verdicts
 from bench.sampler import RssSampler
-from bench.stack import DEFAULT_AMQP_URL, ROOT, BrokerSpace
+from bench.stack import DEFAULT_AMQP_URL, BrokerSpace
+from tests.support.processes import ROOT
 
 # the cluster runs right after the single node's end to end, on a machine in the same state
 GROUPS = (

@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 import orjson
 
-from bench.stack import ROOT
+from tests.support.processes import ROOT
 
 TIMEOUT_S = 900
 

@@ -11,7 +11,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from bench.stack import DATABASE_VARIABLES
+from tests.support.processes import DATABASE_VARIABLES
 
 Results = dict[str, Any]
 

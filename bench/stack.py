@@ -9,11 +9,8 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
-import signal
-import socket
 import sqlite3
 import subprocess
-import sys
 import time
 import urllib.parse
 import uuid
@@ -23,17 +20,10 @@ from pathlib import Path
 import httpx
 import psutil  # type: ignore[import-untyped, unused-ignore]
 
-ROOT = Path(__file__).resolve().parents[1]
+from tests.support.processes import DATABASE_VARIABLES, ServiceProcess, free_port
+
 DEFAULT_AMQP_URL = "amqp://guest:guest@127.0.0.1:5672/"
-# What only the database's owner (the API) and the migrator read; a consumer never gets them.
-DATABASE_VARIABLES = frozenset({"TASKQ_DB_PATH", "TASKQ_DB_SYNCHRONOUS", "TASKQ_COMMIT_LINGER_MS"})
 LOCAL_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def _quote(value: str) -> str:
@@ -126,54 +116,6 @@ class BrokerSpace:
         return None
 
 
-class Service:
-    """One `python -m services.<name>` process."""
-
-    def __init__(self, name: str, env: dict[str, str], log_dir: Path) -> None:
-        self.name = name
-        self.env = env
-        self.log_path = log_dir / f"{name}-{time.monotonic_ns()}.log"
-        self._log = self.log_path.open("wb")
-        full_env = {k: v for k, v in os.environ.items() if not k.startswith("TASKQ_")}
-        full_env.update(env)
-        full_env["PYTHONUNBUFFERED"] = "1"
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", f"services.{name}"],
-            cwd=ROOT,
-            env=full_env,
-            stdout=self._log,
-            stderr=subprocess.STDOUT,
-        )
-
-    @property
-    def pid(self) -> int:
-        return self.proc.pid
-
-    def log_tail(self, lines: int = 30) -> str:
-        return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
-
-    def wait_ready(self, url: str, timeout: float = 60) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"{self.name} exited {self.proc.returncode}:\n{self.log_tail()}")
-            with contextlib.suppress(httpx.HTTPError):
-                if httpx.get(url, timeout=1).status_code == 200:
-                    return
-            time.sleep(0.05)
-        raise RuntimeError(f"{self.name} not ready at {url} after {timeout}s:\n{self.log_tail()}")
-
-    def stop(self, timeout: float = 30) -> None:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(10)
-        self._log.close()
-
-
 class Stack:
     """A database, an API and consumers on one queue; stops everything it started."""
 
@@ -198,9 +140,9 @@ class Stack:
             TASKQ_WORK_DELAY_MS="0",
         )
         self.env.update(env)
-        self.api: Service | None = None
-        self.consumers: list[Service] = []
-        self._started: list[Service] = []
+        self.api: ServiceProcess | None = None
+        self.consumers: list[ServiceProcess] = []
+        self._started: list[ServiceProcess] = []
 
     @property
     def url(self) -> str:
@@ -211,14 +153,14 @@ class Stack:
         return f"{self.url}/tasks"
 
     def migrate(self) -> None:
-        proc = Service("migrator", self.env, self.log_dir)
+        proc = ServiceProcess("migrator", self.env, self.log_dir)
         code = proc.proc.wait(120)
-        proc.stop()
+        proc.terminate()
         if code != 0:
             raise RuntimeError(f"migrator exited {code}:\n{proc.log_tail()}")
 
-    def start_api(self) -> Service:
-        self.api = Service("api", self.env, self.log_dir)
+    def start_api(self) -> ServiceProcess:
+        self.api = ServiceProcess("api", self.env, self.log_dir)
         self._started.append(self.api)
         self.api.wait_ready(f"{self.url}/readyz")
         return self.api
@@ -228,11 +170,11 @@ class Stack:
         merged = {**self.env, **env}
         return {k: v for k, v in merged.items() if k not in DATABASE_VARIABLES}
 
-    def start_consumers(self, count: int, **env: str) -> list[Service]:
+    def start_consumers(self, count: int, **env: str) -> list[ServiceProcess]:
         started = []
         for _ in range(count):
             port = free_port()
-            proc = Service(
+            proc = ServiceProcess(
                 "consumer", self.consumer_env(**env, TASKQ_CONSUMER_PORT=str(port)), self.log_dir
             )
             self._started.append(proc)
@@ -245,13 +187,13 @@ class Stack:
 
     def stop_consumers(self) -> None:
         for proc in self.consumers:
-            proc.stop()
+            proc.terminate()
         self.consumers = []
 
     def stop(self) -> None:
         for proc in reversed(self._started):
             try:
-                proc.stop()
+                proc.terminate()
             except Exception:  # keep stopping the others
                 proc.proc.kill()
         self._started = []

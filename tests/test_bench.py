@@ -18,10 +18,9 @@ import pytest
 from bench import wrk
 from bench.clustered import SKIPPED_QUICK, local_cluster
 from bench.report import CLUSTER, TARGETS, cluster_rows
-from bench.stack import DATABASE_VARIABLES
 from scripts import cluster
 from tests.support.broker import Broker
-from tests.support.processes import ROOT
+from tests.support.processes import DATABASE_VARIABLES, ROOT
 
 BENCH_TIMEOUT_S = 280
 CLEANUP_S = 60

@@ -6,7 +6,6 @@ from __future__ import annotations
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -21,16 +20,10 @@ import psutil
 import pytest
 
 from tests.support.broker import Broker, vhost_on
+from tests.support.processes import ROOT, free_port
 
-ROOT = Path(__file__).resolve().parent.parent
 VENV = Path(sys.executable).parent.parent
 _opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def http_status(url: str) -> int | None:

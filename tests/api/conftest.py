@@ -4,18 +4,17 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
-import uuid
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import closing
 from typing import Any
 
-import orjson
 import pytest
 from aiohttp.test_utils import TestClient
 
 from services.api.main import create_app
 from services.migrator.migrations import load_migrations, migrate
 from shared.config import Settings
+from tests.support.rows import plant_task
 
 MakeClient = Callable[[Settings], Awaitable[TestClient]]
 
@@ -54,10 +53,6 @@ def insert_task(
     task_id: str | None = None,
 ) -> str:
     """A row as the API would store it, for listings that need many tasks or several statuses."""
-    task_id = task_id or str(uuid.uuid4())
-    db.execute(
-        "INSERT INTO tasks (id, action, data, status, created_at, queued_at, published)"
-        " VALUES (?, ?, ?, ?, ?, ?, 1)",
-        (task_id, action, orjson.dumps(data or {}).decode(), status, created_at, created_at),
+    return plant_task(
+        db, created_at=created_at, status=status, action=action, data=data, task_id=task_id
     )
-    return task_id

@@ -20,6 +20,7 @@ from shared.broker import delivery_rank
 from shared.db import BatchWriter, WriteOp, configure
 from shared.names import Status
 from shared.reports import Answer
+from tests.support.rows import plant_task
 
 T0 = 1_700_000_000_000
 TOKEN = "delivery-a"
@@ -65,26 +66,18 @@ def add_task(
     processed_at: int | None = None,
     token: str | None = TOKEN,
 ) -> str:
-    task_id = str(uuid.uuid4())
-    db.execute(
-        "INSERT INTO tasks (id, action, data, status, attempts, error, result, created_at,"
-        " queued_at, processed_at, published, claim_token)"
-        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1, ?)",
-        (
-            task_id,
-            action,
-            orjson.dumps(data or {"numbers": [1]}).decode(),
-            status,
-            attempts,
-            error,
-            result,
-            T0,
-            T0,
-            processed_at,
-            token,
-        ),
+    return plant_task(
+        db,
+        status=status,
+        action=action,
+        data=data or {"numbers": [1]},
+        attempts=attempts,
+        error=error,
+        result=result,
+        created_at=T0,
+        processed_at=processed_at,
+        claim_token=token,
     )
-    return task_id
 
 
 def row(db: sqlite3.Connection, task_id: str) -> sqlite3.Row:

@@ -11,7 +11,6 @@ from contextlib import closing
 from pathlib import Path
 from typing import Any
 
-import orjson
 import pytest
 
 from services.api.recorder import apply_all
@@ -25,6 +24,7 @@ from shared.config import Settings
 from shared.db import configure
 from shared.models import Envelope
 from shared.reports import Answer, Op, Report, decode_answers, encode_answers
+from tests.support.rows import plant_task
 
 
 class StubOwner:
@@ -45,12 +45,7 @@ class StubOwner:
         return answer
 
     def add(self, action: str, data: dict[str, Any], status: str = "queued") -> Envelope:
-        task_id = str(uuid.uuid4())
-        self.conn.execute(
-            "INSERT INTO tasks (id, action, data, status, created_at, queued_at, published)"
-            " VALUES (?, ?, ?, ?, 0, 0, 1)",
-            (task_id, action, orjson.dumps(data).decode(), status),
-        )
+        task_id = plant_task(self.conn, status=status, action=action, data=data, created_at=0)
         return Envelope(task_id, action, data)
 
     def row(self, task_id: str) -> tuple[Any, ...]:

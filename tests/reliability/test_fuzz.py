@@ -14,12 +14,10 @@ from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 
 from shared.actions import registry
-from shared.clock import now_ms
 from shared.config import Settings
 from shared.names import Names
 from tests.reliability.observe import (
     consumer_metric,
-    execute,
     publish_raw,
     query,
     task_row,
@@ -28,6 +26,7 @@ from tests.reliability.observe import (
 )
 from tests.support.broker import Broker
 from tests.support.processes import Stack
+from tests.support.rows import plant_into
 
 pytestmark = pytest.mark.integration
 
@@ -179,15 +178,7 @@ def is_valid_envelope(value: Any) -> bool:
 
 def plant(settings: Settings, action: str, data: dict) -> str:
     """A queued row the outbox will not resend (published=1): only the fuzzed message runs it."""
-    task_id = str(uuid.uuid4())
-    now = now_ms()
-    execute(
-        settings,
-        "INSERT INTO tasks (id, action, data, status, attempts, created_at, queued_at, published)"
-        " VALUES (?, ?, ?, 'queued', 0, ?, ?, 1)",
-        (task_id, action, json.dumps(data), now, now),
-    )
-    return task_id
+    return plant_into(settings.db_path, action=action, data=json.dumps(data))
 
 
 QUEUE_FUZZ = hypothesis_settings(FUZZ, max_examples=80)

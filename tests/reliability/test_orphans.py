@@ -3,29 +3,21 @@ the API's recovery sweep, and runs."""
 
 from __future__ import annotations
 
-import uuid
-
 import pytest
 
 from shared.clock import now_ms
 from shared.config import Settings
-from tests.reliability.observe import execute, task_row, wait_final, wait_until
+from tests.reliability.observe import task_row, wait_final, wait_until
 from tests.support.processes import Stack
+from tests.support.rows import plant_into
 
 pytestmark = pytest.mark.integration
 
 
 def plant_orphan(settings: Settings, action: str, data: str, age_s: float) -> str:
     """A row as the API leaves it when it dies between the insert and the broker's confirm."""
-    task_id = str(uuid.uuid4())
     then = now_ms() - round(age_s * 1000)
-    execute(
-        settings,
-        "INSERT INTO tasks (id, action, data, status, attempts, created_at, queued_at, published)"
-        " VALUES (?, ?, ?, 'queued', 0, ?, ?, 0)",
-        (task_id, action, data, then, then),
-    )
-    return task_id
+    return plant_into(settings.db_path, action=action, data=data, created_at=then, published=False)
 
 
 def test_the_sweep_publishes_unconfirmed_tasks(

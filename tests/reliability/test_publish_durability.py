@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import urllib.parse
-import uuid
 
 import httpx
 import pytest
@@ -13,7 +12,6 @@ from shared.config import Settings
 from shared.names import Names
 from tests.reliability.observe import (
     consumer_metric,
-    execute,
     query,
     task_row,
     wait_final,
@@ -22,6 +20,7 @@ from tests.reliability.observe import (
 from tests.reliability.tcp_proxy import TcpProxy
 from tests.support.broker import Broker
 from tests.support.processes import Stack
+from tests.support.rows import plant_into
 
 pytestmark = pytest.mark.integration
 
@@ -43,15 +42,15 @@ def _q(value: str) -> str:
 
 
 def plant_failed(settings: Settings) -> str:
-    task_id = str(uuid.uuid4())
     now = now_ms()
-    execute(
-        settings,
-        "INSERT INTO tasks (id, action, data, status, error, attempts, created_at, processed_at,"
-        " queued_at, published) VALUES (?, 'uppercase', '{}', 'failed', 'earlier', 3, ?, ?, ?, 1)",
-        (task_id, now, now, now),
+    return plant_into(
+        settings.db_path,
+        status="failed",
+        error="earlier",
+        attempts=3,
+        created_at=now,
+        processed_at=now,
     )
-    return task_id
 
 
 def row_ids(settings: Settings) -> set[str]:

@@ -9,8 +9,9 @@ import pytest
 
 from shared.clock import now_ms
 from shared.config import Settings
-from tests.reliability.observe import execute, query, task_row, wait_final
+from tests.reliability.observe import query, task_row, wait_final
 from tests.support.processes import Stack
+from tests.support.rows import plant_into
 
 pytestmark = pytest.mark.integration
 
@@ -23,16 +24,17 @@ def fail_once(client: httpx.Client) -> str:
 
 
 def plant_failed(settings: Settings, action: str) -> str:
-    task_id = str(uuid.uuid4())
     now = now_ms()
-    execute(
-        settings,
-        "INSERT INTO tasks (id, action, data, status, error, attempts, created_at, started_at,"
-        " processed_at, queued_at, published) VALUES (?, ?, '{}', 'failed', 'old failure', 3,"
-        " ?, ?, ?, ?, 1)",
-        (task_id, action, now, now, now, now),
+    return plant_into(
+        settings.db_path,
+        status="failed",
+        action=action,
+        error="old failure",
+        attempts=3,
+        created_at=now,
+        started_at=now,
+        processed_at=now,
     )
-    return task_id
 
 
 def test_replay_one_failed_task(

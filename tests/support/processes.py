@@ -1,4 +1,5 @@
-"""Running the real services as subprocesses, and stopping them whatever happens."""
+"""The one kit for running the real services as subprocesses and stopping them whatever
+happens: the tests, the benchmark (bench/stack.py) and the docs' screenshot all use it."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Mapping
 from dataclasses import fields
 from pathlib import Path
 
@@ -16,7 +18,8 @@ import httpx
 from shared.config import VARIABLES, Settings
 
 ROOT = Path(__file__).resolve().parents[2]
-DATABASE_VARIABLES = ("TASKQ_DB_PATH", "TASKQ_DB_SYNCHRONOUS", "TASKQ_COMMIT_LINGER_MS")
+# What only the database's owner (the API) and the migrator read; a consumer never gets them.
+DATABASE_VARIABLES = frozenset({"TASKQ_DB_PATH", "TASKQ_DB_SYNCHRONOUS", "TASKQ_COMMIT_LINGER_MS"})
 
 
 def free_port() -> int:
@@ -45,24 +48,30 @@ class ServiceProcess:
     def __init__(
         self,
         name: str,
-        settings: Settings,
+        settings: Settings | Mapping[str, str],
         log_dir: Path,
         *,
         argv: list[str] | None = None,
         cwd: Path = ROOT,
-        **extra_env: str,
+        extra_env: Mapping[str, str] | None = None,
     ) -> None:
-        """`argv` replaces `python -m services.<name>` (to wrap it, say), `cwd` the checkout."""
+        """`settings` as a Settings or as the TASKQ_* variables themselves; `argv` replaces
+        `python -m services.<name>` (to wrap it, say), `cwd` the checkout."""
         self.name = name
-        self.settings = settings
+        if isinstance(settings, Settings):
+            self.settings = settings
+            variables = settings_env(settings)
+        else:
+            variables = dict(settings)
+            self.settings = Settings.from_env(variables)
         self.log_path = log_dir / f"{name}-{time.monotonic_ns()}.log"
         env = {k: v for k, v in os.environ.items() if not k.startswith("TASKQ_")}
-        env.update(settings_env(settings))
+        env.update(variables)
         if name == "consumer":
             # A consumer has no database: give it no way to find one.
             for var in DATABASE_VARIABLES:
                 env.pop(var, None)
-        env.update(extra_env)
+        env.update(extra_env or {})
         env["PYTHONUNBUFFERED"] = "1"
         self._log = self.log_path.open("wb")
         self.proc = subprocess.Popen(
@@ -79,6 +88,9 @@ class ServiceProcess:
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")
+
+    def log_tail(self, lines: int = 30) -> str:
+        return "\n".join(self.log().splitlines()[-lines:])
 
     def wait_ready(self, url: str, timeout: float = 30) -> None:
         deadline = time.monotonic() + timeout
@@ -125,7 +137,7 @@ class Stack:
         self.started: list[ServiceProcess] = []
 
     def migrate(self, **extra_env: str) -> ServiceProcess:
-        proc = ServiceProcess("migrator", self.settings, self.log_dir, **extra_env)
+        proc = ServiceProcess("migrator", self.settings, self.log_dir, extra_env=extra_env)
         self.started.append(proc)
         code = proc.wait(120)
         assert code == 0, f"migrator exited {code}:\n{proc.log()}"
@@ -133,7 +145,7 @@ class Stack:
 
     def api(self, settings: Settings | None = None, **extra_env: str) -> ServiceProcess:
         settings = settings or self.settings
-        proc = ServiceProcess("api", settings, self.log_dir, **extra_env)
+        proc = ServiceProcess("api", settings, self.log_dir, extra_env=extra_env)
         self.started.append(proc)
         proc.wait_ready(f"http://127.0.0.1:{settings.http_port}/readyz")
         return proc
@@ -149,7 +161,9 @@ class Stack:
     ) -> ServiceProcess:
         """A consumer, ready (the API answers it) or, with `owner_up=False`, only alive."""
         settings = settings or self.settings
-        proc = ServiceProcess("consumer", settings, self.log_dir, argv=argv, cwd=cwd, **extra_env)
+        proc = ServiceProcess(
+            "consumer", settings, self.log_dir, argv=argv, cwd=cwd, extra_env=extra_env
+        )
         self.started.append(proc)
         probe = "readyz" if owner_up else "healthz"
         proc.wait_ready(f"http://127.0.0.1:{settings.consumer_port}/{probe}")
