@@ -67,7 +67,7 @@ test: install ## run the tests (PYTEST_ARGS=... passes options on)
 	if [ $$rc -eq 5 ]; then echo "make test: FAILED: pytest collected no tests (exit 5)" >&2; fi; \
 	exit $$rc
 
-lint: install ## check lint, formatting and types (changes nothing)
+lint: install ## ruff and mypy over the whole tree (changes nothing)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy
@@ -76,7 +76,7 @@ format: install ## format the code and apply safe lint fixes
 	$(VENV)/bin/ruff format .
 	$(VENV)/bin/ruff check --fix .
 
-typecheck: install ## mypy --strict on services and shared
+typecheck: install ## mypy over the whole tree (strict; tests need no annotations)
 	$(VENV)/bin/mypy
 
 cluster-up: ## start a local 3-node RabbitMQ cluster (taskq1-3@localhost, 5681-5683)

@@ -101,7 +101,10 @@ class BrokerSpace:
         port = parts.port or 5672
         with contextlib.suppress(psutil.Error):
             for conn in psutil.net_connections("tcp"):
-                if conn.status == psutil.CONN_LISTEN and conn.laddr.port == port and conn.pid:
+                # laddr is an empty tuple for an unbound socket
+                if conn.status != psutil.CONN_LISTEN or not conn.laddr:
+                    continue
+                if conn.laddr.port == port and conn.pid:
                     return int(conn.pid)
         ctl = shutil.which("rabbitmqctl")
         if ctl is None:

@@ -34,7 +34,12 @@ from pathlib import Path
 from typing import NoReturn
 from urllib.parse import urlsplit
 
-import cluster  # scripts/cluster.py, beside this file
+if __name__ == "__main__":
+    # run as `python3 scripts/localstack.py`: the repo root makes `scripts` importable, so
+    # cluster.py is `scripts.cluster` here as it is for the tests and the benchmark
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from scripts import cluster
 
 ROOT = Path(__file__).resolve().parent.parent
 CONF = ROOT / "deploy" / "supervisord.conf"

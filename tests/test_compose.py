@@ -28,7 +28,7 @@ def compose() -> dict[str, Any]:
 
 @pytest.fixture(scope="module")
 def services(compose: dict[str, Any]) -> dict[str, Any]:
-    return compose["services"]  # type: ignore[no-any-return]
+    return compose["services"]
 
 
 def depends_on(service: dict[str, Any]) -> dict[str, str]:
@@ -206,7 +206,7 @@ _ComposeLoader.add_multi_constructor("!", _tagged)
 def cluster_override() -> dict[str, Any]:
     loaded = yaml.load(CLUSTER_OVERRIDE.read_text(), Loader=_ComposeLoader)
     assert isinstance(loaded, dict)
-    return loaded["services"]  # type: ignore[no-any-return]
+    return loaded["services"]
 
 
 def rabbitmq_conf(path: Path) -> dict[str, str]:

@@ -20,10 +20,8 @@ from tests.support.processes import ROOT
 PYPROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text())
 PROJECT = PYPROJECT["project"]
 GROUPS = PYPROJECT["dependency-groups"]
-# our packages, and the scripts' modules, which import each other by name
-OWN = {"services", "shared", "tests", "bench", "scripts"} | {
-    p.stem for p in (ROOT / "scripts").glob("*.py")
-}
+# our packages
+OWN = {"services", "shared", "tests", "bench", "scripts"}
 
 
 def _name(requirement: str) -> str:

@@ -78,7 +78,7 @@ async def test_a_confirmed_task_leaves_the_outbox(
     assert published == 1
 
 
-VALID = [
+VALID: list[dict[str, Any]] = [
     {"action": "uppercase"},
     {"action": "uppercase", "data": None},
     {"action": "x" * 100, "data": {}},

@@ -17,6 +17,7 @@ import uuid
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 
 import httpx
@@ -351,14 +352,16 @@ def test_freeze_a_node(running: Running) -> None:
 
 
 def test_rolling_restart(running: Running) -> None:
+    def rejoined(target: cluster.Node) -> bool:
+        return target.name in cluster.running_nodes(target)
+
     def fault() -> None:
         for target in cluster.NODES:
             cluster.stop_node(target)
             cluster.start_node(target)
             # an upgrade waits for the node to be back in the cluster before the next
-            cluster.wait_until(
-                lambda target=target: target.name in cluster.running_nodes(target), 60
-            )
+            if not cluster.wait_until(partial(rejoined, target), 60):
+                raise AssertionError(f"{target.name} is not back in the cluster after 60 s")
 
     run_fault(running, "3 rolling restart", fault)
 

@@ -3,27 +3,16 @@ No cluster needed: this checks what is passed on, not the nodes."""
 
 from __future__ import annotations
 
-import importlib
 import subprocess
 from pathlib import Path
-from types import ModuleType
 
-import pytest
-
-from scripts import cluster
+from scripts import cluster, localstack
 from shared.config import Settings
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 
 
-@pytest.fixture
-def localstack(monkeypatch: pytest.MonkeyPatch) -> ModuleType:
-    # run as a script, localstack imports cluster as its neighbour
-    monkeypatch.syspath_prepend(str(ROOT / "scripts"))
-    return importlib.import_module("localstack")
-
-
-def test_services_get_every_node_and_the_clusters_management_ui(localstack: ModuleType) -> None:
+def test_services_get_every_node_and_the_clusters_management_ui() -> None:
     stack = localstack.Stack.from_env({}, cluster_mode=True)
     env = stack.child_env()
     assert env["TASKQ_AMQP_URL"] == cluster.amqp_url_list()
@@ -34,7 +23,7 @@ def test_services_get_every_node_and_the_clusters_management_ui(localstack: Modu
     assert settings.amqp_urls == tuple(cluster.amqp_urls())
 
 
-def test_without_cluster_nothing_changes(localstack: ModuleType) -> None:
+def test_without_cluster_nothing_changes() -> None:
     stack = localstack.Stack.from_env({"TASKQ_AMQP_URL": "amqp://u:p@broker:5672/"})
     assert stack.brokers == [("broker", 5672)]
     assert stack.mgmt_port == 15672

@@ -22,6 +22,7 @@ from shared.actions import ActionContext, Registry
 from shared.broker import delivery_rank
 from shared.config import Settings
 from shared.db import configure
+from shared.errors import PublishError
 from shared.models import Envelope
 from shared.reports import Answer, Op, Report, decode_answers, encode_answers
 from tests.support.rows import plant_task
@@ -178,7 +179,7 @@ async def test_a_retry_the_broker_does_not_confirm_returns_the_delivery(
     owner: StubOwner, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     async def refused(*args: object) -> None:
-        raise worker_module.PublishError("nacked")
+        raise PublishError("nacked")
 
     monkeypatch.setattr(worker_module, "publish_confirmed", refused)
     task = owner.add("fail", {})

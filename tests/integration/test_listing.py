@@ -16,11 +16,11 @@ pytestmark = pytest.mark.integration
 MAX_PAGES = 20
 
 
-def pages(client: httpx.Client, **params: object) -> list[list[dict]]:
+def pages(client: httpx.Client, **params: str | int) -> list[list[dict]]:
     found: list[list[dict]] = []
-    cursor = None
+    cursor: str | None = None
     while len(found) < MAX_PAGES:
-        query = {**params, **({"cursor": cursor} if cursor else {})}
+        query: dict[str, str | int] = {**params, **({"cursor": cursor} if cursor else {})}
         response = client.get("/tasks", params=query)
         assert response.status_code == 200, response.text
         body = response.json()

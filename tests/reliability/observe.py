@@ -8,7 +8,7 @@ import sqlite3
 import time
 import urllib.parse
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 
 import httpx
 from prometheus_client.parser import text_string_to_metric_families
@@ -21,8 +21,11 @@ T = TypeVar("T")
 FINAL = {"completed", "failed"}
 
 
-def wait_until(check: Callable[[], T], timeout: float, what: str, every: float = 0.05) -> T:
-    """Poll `check` until it returns something truthy; fail naming `what` after `timeout` s."""
+def wait_until(
+    check: Callable[[], T | Literal[False] | None], timeout: float, what: str, every: float = 0.05
+) -> T:
+    """Poll `check` until it returns something truthy (returned); fail naming `what` after
+    `timeout` s. A check may say "not yet" with None or False (`cond and value`)."""
     deadline = time.monotonic() + timeout
     while True:
         value = check()
@@ -63,14 +66,32 @@ def status_of(settings: Settings, task_id: str) -> str | None:
     return row["status"] if row is not None else None
 
 
+def wait_row(
+    settings: Settings,
+    task_id: str,
+    ready: Callable[[sqlite3.Row], object],
+    what: str,
+    timeout: float = 30,
+    every: float = 0.05,
+) -> sqlite3.Row:
+    """The task's row once `ready(row)` holds (polled as `wait_until` does)."""
+
+    def check() -> sqlite3.Row | None:
+        row = task_row(settings, task_id)
+        return row if row is not None and ready(row) else None
+
+    return wait_until(check, timeout, what, every)
+
+
 def wait_final(settings: Settings, task_id: str, timeout: float = 30) -> sqlite3.Row:
     """The task's row once it is completed or failed."""
-
-    def final() -> sqlite3.Row | None:
-        row = task_row(settings, task_id)
-        return row if row is not None and row["status"] in FINAL else None
-
-    return wait_until(final, timeout, f"task {task_id} to be final")
+    return wait_row(
+        settings,
+        task_id,
+        lambda row: row["status"] in FINAL,
+        f"task {task_id} to be final",
+        timeout,
+    )
 
 
 def consumer_metric(settings: Settings, name: str, **labels: str) -> float:

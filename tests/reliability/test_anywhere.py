@@ -45,7 +45,7 @@ def hidden_data(tmp_path: Path, settings: Settings, settings_with) -> Settings:
         pytest.fail(reason)
     data = tmp_path / "data"
     data.mkdir()
-    return settings_with(settings, db_path=str(data / "tasks.db"))  # type: ignore[no-any-return]
+    return settings_with(settings, db_path=str(data / "tasks.db"))
 
 
 def test_a_consumer_without_the_database_completes_tasks(

@@ -200,9 +200,4 @@ def test_no_task_is_lost_or_duplicated_under_chaos(
     assert query(settings, "SELECT * FROM dead_letters") == []
     # the consumers came back by themselves: they are ready again with the new API
     for consumer in chaos.live:
-        port = consumer.settings.consumer_port
-        wait_until(
-            lambda port=port: httpx.get(f"http://127.0.0.1:{port}/readyz").status_code == 200,
-            30,
-            "the consumers to be ready again",
-        )
+        consumer.wait_ready(f"http://127.0.0.1:{consumer.settings.consumer_port}/readyz", 30)

@@ -3,11 +3,13 @@
 
 from __future__ import annotations
 
+from functools import partial
+
 import httpx
 import pytest
 
 from shared.config import Settings
-from tests.reliability.observe import query, task_row, wait_until
+from tests.reliability.observe import query, task_row, wait_row, wait_until
 from tests.support.processes import Stack
 
 pytestmark = pytest.mark.integration
@@ -32,12 +34,16 @@ def test_a_crash_loop_ends_in_failed_with_delivery_limit(
         assert row is not None
         return row["status"], row["attempts"]
 
+    def claimed_or_failed(attempt: int) -> bool:
+        status, attempts = state()
+        return status == "failed" or attempts >= attempt
+
     kills = 0
     # Each consumer takes the task and dies with it; the broker counts every lost delivery.
     for attempt in range(1, DELIVERY_LIMIT + 3):
         consumer = stack.consumer()
         wait_until(
-            lambda attempt=attempt: state()[0] == "failed" or state()[1] >= attempt,
+            partial(claimed_or_failed, attempt),
             30,
             f"delivery {attempt} to be claimed (or the task given up)",
         )
@@ -45,10 +51,8 @@ def test_a_crash_loop_ends_in_failed_with_delivery_limit(
             break
         consumer.kill()
         kills += 1
-    row = wait_until(
-        lambda: (r := task_row(settings, task_id)) is not None and r["dead_lettered_at"] and r,
-        30,
-        "the dead letter to be recorded",
+    row = wait_row(
+        settings, task_id, lambda row: row["dead_lettered_at"], "the dead letter to be recorded"
     )
     # RabbitMQ 3.10 gives up after the limit's redeliveries, sometimes one sooner (a killed
     # channel's delivery can count twice); never later, and never without a claim per death.

@@ -20,8 +20,8 @@ from tests.reliability.observe import (
     consumer_metric,
     publish_raw,
     query,
-    task_row,
     wait_final,
+    wait_row,
     wait_until,
 )
 from tests.support.broker import Broker
@@ -249,9 +249,10 @@ def test_every_queue_message_is_accounted_for(
             row = wait_final(settings, task_id)
             assert row["status"] == planted[2], dict(row)
             if row["status"] == "failed":
-                wait_until(
-                    lambda: task_row(settings, task_id)["dead_lettered_at"],
-                    30,
+                wait_row(
+                    settings,
+                    task_id,
+                    lambda row: row["dead_lettered_at"],
                     "the failed task's dead letter",
                     every=0.01,
                 )

@@ -7,7 +7,7 @@ import pytest
 
 from shared.clock import now_ms
 from shared.config import Settings
-from tests.reliability.observe import task_row, wait_final, wait_until
+from tests.reliability.observe import task_row, wait_final, wait_row
 from tests.support.processes import Stack
 from tests.support.rows import plant_into
 
@@ -39,9 +39,10 @@ def test_the_sweep_publishes_unconfirmed_tasks(
     assert results == {orphans[0]: '{"output":"ORPHAN"}', orphans[1]: '{"output":3}'}
     # the sweep marks them confirmed (asynchronously), so it publishes them no more
     for task_id in orphans:
-        wait_until(
-            lambda task_id=task_id: task_row(settings, task_id)["published"] == 1,
-            30,
+        wait_row(
+            settings,
+            task_id,
+            lambda row: row["published"] == 1,
             "the republished task to be marked confirmed",
         )
 

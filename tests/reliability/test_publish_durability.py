@@ -13,7 +13,7 @@ from shared.names import Names
 from tests.reliability.observe import (
     consumer_metric,
     query,
-    task_row,
+    status_of,
     wait_final,
     wait_until,
 )
@@ -78,7 +78,7 @@ def test_broker_down_means_503_then_publishing_resumes(
     # replays cannot be queued either, and say so the same way
     assert_not_queued(client.post(f"/tasks/{failed}/retry"))
     assert_not_queued(client.post("/tasks/retry", params={"status": "failed"}))
-    assert task_row(settings, failed)["status"] == "failed"
+    assert status_of(settings, failed) == "failed"
     # the rest of the API keeps answering
     assert client.get("/healthz").status_code == 200
     assert client.get("/tasks").status_code == 200

@@ -17,6 +17,7 @@ from tests.reliability.observe import (
     status_of,
     task_row,
     wait_final,
+    wait_row,
     wait_until,
 )
 from tests.support.broker import Broker
@@ -58,14 +59,12 @@ def test_a_duplicate_of_a_completed_task_is_acked_without_running(
     task_id = client.post("/tasks", json=body).json()["id"]
     assert wait_final(settings, task_id)["status"] == "completed"
     # the confirm is marked asynchronously; wait for the row to settle before comparing
-    before = wait_until(
-        lambda: (row := task_row(settings, task_id)) is not None and row["published"] == 1 and row,
-        30,
-        "the task's confirm to be marked",
+    before = wait_row(
+        settings, task_id, lambda row: row["published"] == 1, "the task's confirm to be marked"
     )
 
     names = Names(settings.queue)
-    envelope = Envelope(task_id, body["action"], {"text": "twice"}).encode()
+    envelope = Envelope(task_id, "uppercase", {"text": "twice"}).encode()
     for _ in range(3):
         publish_raw(broker, names.exchange, names.routing_key, envelope, message_id=task_id)
     wait_until(

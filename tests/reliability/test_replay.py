@@ -9,7 +9,7 @@ import pytest
 
 from shared.clock import now_ms
 from shared.config import Settings
-from tests.reliability.observe import query, task_row, wait_final
+from tests.reliability.observe import query, status_of, wait_final
 from tests.support.processes import Stack
 from tests.support.rows import plant_into
 
@@ -80,7 +80,7 @@ def test_replay_refuses_what_it_cannot_replay(
     conflict = client.post(f"/tasks/{done}/retry")
     assert conflict.status_code == 409
     assert "completed" in conflict.json()["error"]
-    assert task_row(settings, done)["status"] == "completed"
+    assert status_of(settings, done) == "completed"
     missing = client.post(f"/tasks/{uuid.uuid4()}/retry")
     assert missing.status_code == 404 and missing.json()["error"]
     for bad in ("not-a-uuid", str(uuid.uuid4()).upper(), "1234"):
@@ -106,7 +106,7 @@ def test_bulk_replay_by_action(
     response = client.post("/tasks/retry", params={"status": "failed", "action": "fail"})
     assert response.status_code == 202, response.text
     assert response.json() == {"retried": 3, "more": False}
-    assert task_row(settings, other)["status"] == "failed"  # another action: left alone
+    assert status_of(settings, other) == "failed"  # another action: left alone
 
     stack.consumer()
     for task_id in failing:

@@ -17,6 +17,7 @@ from tests.reliability.observe import (
     status_of,
     task_row,
     wait_final,
+    wait_row,
     wait_until,
 )
 from tests.support.broker import Broker
@@ -84,9 +85,10 @@ def test_always_failing_task_fails_after_max_attempts_via_the_dead_queue(
     task_id = client.post("/tasks", json=body).json()["id"]
     trace = Trace(settings, task_id)
     wait_final(settings, task_id)
-    row = wait_until(
-        lambda: (r := task_row(settings, task_id)) is not None and r["dead_lettered_at"] and r,
-        30,
+    row = wait_row(
+        settings,
+        task_id,
+        lambda row: row["dead_lettered_at"],
         "the dead queue to record the failed task",
     )
     seen = trace.stop()
