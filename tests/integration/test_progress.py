@@ -17,11 +17,12 @@ pytestmark = pytest.mark.integration
 def test_progress_is_visible_while_the_task_runs(stack: Stack) -> None:
     stack.migrate()
     stack.api()
-    stack.consumer()
     with httpx.Client(base_url=stack.api_url()) as client:
         accepted = client.post("/tasks", json={"action": "count", "data": {"to": 40}})
         task_id = accepted.json()["id"]
+        # no consumer yet: a queued task has no progress
         assert client.get(f"/tasks/{task_id}").json()["progress"] is None
+        stack.consumer()
         seen: list[dict[str, Any]] = []
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
