@@ -375,7 +375,7 @@ def _rows(results: Results) -> list[tuple[str, str, str]]:
             )
     late = results.get("schedule")
     if late:
-        label = f"8 delayed tasks ({late['tasks']:,} due over {late['window_s']:g} s)"
+        label = f"11 delayed tasks ({late['tasks']:,} due over {late['window_s']:g} s)"
         rows.append((label, "start lateness p50/p99/max ms", _lateness(late["lateness_ms"])))
         rows.append((label, "started early", str(late["early"])))
     rows += cluster_rows(results)

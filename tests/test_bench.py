@@ -209,7 +209,7 @@ def test_quick_bench_reports_every_section(broker: Broker, tmp_path: Path) -> No
     assert all(v["result"] in {"PASS", "MISS"} for v in verdicts.values())
     for section in ("broker floor", "end to end", "open loop", "seed settings", "scale-out"):
         assert section in done.stdout
-    for section in ("listing", "memory", "delayed tasks", CLUSTER, "9 priority", "10 batch"):
+    for section in ("listing", "memory", CLUSTER, "9 priority", "10 batch", "11 delayed tasks"):
         assert section in done.stdout
     assert done.stdout.count("PASS") + done.stdout.count("MISS") >= len(TARGETS)
 

@@ -385,3 +385,47 @@ def test_no_majority_answers_503_then_recovers(running: Running) -> None:
     # no majority: every answer is a 503 (never a 202 that could be lost), with Retry-After
     during = [o for o in load.outcomes if window["from"] + 5 <= o.sent <= window["to"]]
     assert during and all(o.status == 503 for o in during), [o.status for o in during]
+
+
+def test_delayed_tasks_survive_kill_9_of_every_process_and_a_whole_broker_restart(
+    running: Running,
+) -> None:
+    """Issue 11: a scheduled task lives in SQLite until it is due, then as a confirmed message
+    in a quorum queue. While ten are scheduled, every taskq process dies with kill -9 and every
+    broker node stops; all stay down past the tasks' due time, then start again. Each task
+    runs exactly once, not before its time."""
+    api_url = f"http://127.0.0.1:{running.settings.http_port}"
+    with httpx.Client(base_url=api_url, timeout=30) as http:
+        early = [
+            http.post(
+                "/tasks", json={"action": "uppercase", "data": {"text": f"e{n}"}, "delay_s": 8}
+            )
+            for n in range(10)
+        ]
+    assert all(r.status_code == 202 and r.json()["status"] == "scheduled" for r in early)
+    ids = [r.json()["id"] for r in early]
+
+    running.api.kill()
+    for consumer in running.consumers:
+        consumer.kill()
+    for node in cluster.NODES:
+        cluster.stop_node(node)
+    time.sleep(8)  # everything is down when the tasks come due
+    for node in cluster.NODES:
+        cluster.start_node(node, wait=False)
+    cluster.up()
+    running.api = running.stack.api()
+    running.consumers = [running.stack.consumer(c.settings) for c in running.consumers]
+    wait(
+        lambda: all(
+            r["status"] == "completed" for i, r in rows(running.settings).items() if i in ids
+        ),
+        DRAIN_TIMEOUT_S,
+        "the delayed tasks to complete",
+    )
+    stored = rows(running.settings)
+    for task_id, text in zip(ids, (f"e{n}" for n in range(10)), strict=True):
+        row = stored[task_id]
+        assert row["status"] == "completed" and row["attempts"] == 1, dict(row)
+        assert orjson.loads(row["result"]) == {"output": text.upper()}
+        assert row["started_at"] >= row["run_at"]

@@ -86,6 +86,33 @@ def test_a_due_task_whose_publish_fails_is_published_later(
     assert row["status"] == "completed" and row["attempts"] == 1
 
 
+def dispatched(api_port: int) -> float:
+    """taskq_tasks_dispatched_total on one API process's /metrics."""
+    text = httpx.get(f"http://127.0.0.1:{api_port}/metrics", timeout=5).text
+    line = next(x for x in text.splitlines() if x.startswith("taskq_tasks_dispatched_total "))
+    return float(line.split()[1])
+
+
+def test_two_apis_never_dispatch_one_delayed_task_twice(
+    stack: Stack, settings: Settings, settings_with: Replace, client: httpx.Client
+) -> None:
+    """Both API processes run a dispatcher on the one database: each due task is taken by one
+    of them (a conditional UPDATE), published once, and run once."""
+    stack.migrate()
+    stack.api()
+    second = settings_with(settings, http_port=free_port())
+    stack.api(second)
+    stack.consumer()
+    due = [
+        client.post("/tasks", json={"action": "sum", "data": {"numbers": [n]}, "delay_s": 1.5})
+        for n in range(60)
+    ]
+    ids = [r.json()["id"] for r in due]
+    rows = [wait_final(settings, task_id) for task_id in ids]
+    assert all(r["status"] == "completed" and r["attempts"] == 1 for r in rows)
+    assert dispatched(settings.http_port) + dispatched(second.http_port) == len(ids)
+
+
 def fire_times(settings: Settings, name: str) -> list[int]:
     """The fire time of every task the schedule created, from its idempotency key."""
     rows = query(
