@@ -241,14 +241,15 @@ def withdraw(task_id: str) -> WriteOp[bool]:
 
 def withdraw_batch(batch_id: str, task_ids: list[str]) -> WriteOp[list[str]]:
     """A batch's publish failed: remove its tasks (and its key); return the ids a consumer
-    claimed meanwhile (their messages were confirmed), which the caller cancels."""
+    claimed meanwhile, which the caller cancels. A task whose own message was confirmed (and
+    marked published) still goes: all or nothing, and that message, finding no task, is acked
+    without running."""
 
     def op(conn: sqlite3.Connection) -> list[str]:
         claimed = []
         for task_id in task_ids:
             if not conn.execute(
-                "DELETE FROM tasks WHERE id = ? AND status = ? AND published = 0",
-                (task_id, Status.QUEUED),
+                "DELETE FROM tasks WHERE id = ? AND status = ?", (task_id, Status.QUEUED)
             ).rowcount:
                 claimed.append(task_id)
         conn.execute("DELETE FROM batches WHERE id = ?", (batch_id,))
