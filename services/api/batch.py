@@ -11,26 +11,28 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
+import math
 from dataclasses import dataclass
 
 import orjson
 from aiohttp import web
 
 from services.api import cancels, store, transitions
-from services.api.keys import metrics_key, outbox_key, settings_key, writer_key
-from services.api.responses import json_response
-from services.api.validation import (
-    BATCH_ITEM_FIELDS,
-    Submission,
-    parse_idempotency_key,
-    parse_task,
+from services.api.keys import (
+    dispatcher_key,
+    metrics_key,
+    outbox_key,
+    settings_key,
+    writer_key,
 )
+from services.api.responses import json_response
+from services.api.validation import Submission, parse_idempotency_key, parse_task
 from shared.clock import now_ms
 from shared.errors import (
-    ActionDataError,
     KeyInFlightError,
     PublishError,
     QueueingError,
+    UnprocessableError,
     ValidationError,
 )
 from shared.models import Envelope, new_task_id
@@ -67,7 +69,7 @@ async def read_body(request: web.Request) -> bytes:
     return b"".join(chunks)
 
 
-def parse_batch(body: bytes) -> list[Submission]:
+def parse_batch(body: bytes, timeout_limit_s: float = math.inf) -> list[Submission]:
     """`{"tasks": [task, ...]}`: ValidationError for the batch, ItemError for one item."""
     try:
         payload = orjson.loads(body)
@@ -84,7 +86,7 @@ def parse_batch(body: bytes) -> list[Submission]:
     parsed = []
     for index, item in enumerate(items):
         try:
-            parsed.append(parse_task(item, fields=BATCH_ITEM_FIELDS))
+            parsed.append(parse_task(item, timeout_limit_s))
         except ValidationError as exc:
             raise ItemError(index, exc) from exc
     return parsed
@@ -103,9 +105,9 @@ async def create_tasks(request: web.Request) -> web.Response:
     body = await read_body(request)
     key = parse_idempotency_key(request.headers.get("Idempotency-Key"))
     try:
-        tasks = parse_batch(body)
+        tasks = parse_batch(body, request.app[settings_key].consumer_timeout_s)
     except ItemError as exc:
-        status = 422 if isinstance(exc.error, ActionDataError) else 400
+        status = 422 if isinstance(exc.error, UnprocessableError) else 400
         refusal: dict[str, object] = {"error": f"task {exc.index}: {exc.error.message}"}
         if exc.error.field:
             refusal["field"] = exc.error.field
@@ -114,7 +116,12 @@ async def create_tasks(request: web.Request) -> web.Response:
     settings = app[settings_key]
     batch_id = new_task_id()
     ids = [new_task_id() for _ in tasks]
-    rows = [(i, t.action, t.data_json, t.priority.value) for i, t in zip(ids, tasks, strict=True)]
+    rows = [
+        store.BatchRow(
+            i, t.action, t.data_json, t.priority.value, t.timing.run_at, t.timing.timeout_s
+        )
+        for i, t in zip(ids, tasks, strict=True)
+    ]
     existing = await app[writer_key].run(
         store.insert_batch(
             batch_id,
@@ -134,10 +141,12 @@ async def create_tasks(request: web.Request) -> web.Response:
             {"Idempotent-Replayed": "true"},
         )
     outbox = app[outbox_key]
+    # Delayed items are committed `scheduled`: the dispatcher publishes them when they are due.
     outcomes = await asyncio.gather(
         *(
             outbox.send(Envelope(i, t.action, t.data), t.priority)
             for i, t in zip(ids, tasks, strict=True)
+            if t.timing.run_at is None
         ),
         return_exceptions=True,
     )
@@ -150,6 +159,8 @@ async def create_tasks(request: web.Request) -> web.Response:
         app[metrics_key].publish_failures.inc()
         logger.warning("batch of %d not queued: %s", len(ids), failures[0])
         raise QueueingError("failed to queue the batch; nothing was queued", RETRY_AFTER_S)
+    if any(t.timing.run_at is not None for t in tasks):
+        app[dispatcher_key].wake()
     for task in tasks:
         app[metrics_key].submitted.labels(task.action).inc()
     return json_response({"ids": ids, "count": len(ids)}, 202)

@@ -3,11 +3,9 @@ merges them into the one document)."""
 
 from __future__ import annotations
 
-import copy
-
 from services.api.batch import MAX_BATCH
 from services.api.cancels import BULK_STATUSES
-from services.api.openapi import ACTION_FILTER, NEW_TASK
+from services.api.openapi import ACTION_FILTER
 from services.api.openapi_parts import (
     JSON,
     Schema,
@@ -19,18 +17,9 @@ from services.api.openapi_parts import (
     responses,
     use,
 )
-from services.api.validation import BATCH_ITEM_FIELDS, MAX_KEY_LENGTH
-
-
-def _batch_item() -> Schema:
-    """NewTask without the fields a batch item may not have (it runs at once)."""
-    item = copy.deepcopy(NEW_TASK)
-    item["properties"] = {k: v for k, v in item["properties"].items() if k in BATCH_ITEM_FIELDS}
-    return item
-
+from services.api.validation import MAX_KEY_LENGTH
 
 SCHEMAS: dict[str, Schema] = {
-    "NewBatchItem": _batch_item(),
     "Cancelled": closed(
         ["id", "status"],
         id={"type": "string", "format": "uuid"},
@@ -58,7 +47,7 @@ SCHEMAS: dict[str, Schema] = {
             "type": "array",
             "minItems": 1,
             "maxItems": MAX_BATCH,
-            "items": ref("NewBatchItem"),
+            "items": ref("NewTask"),
         },
     ),
     "AcceptedBatch": closed(

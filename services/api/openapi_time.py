@@ -29,23 +29,30 @@ TASK_FIELDS: dict[str, Schema] = {
     "schedule": nullable({"type": "string", "description": "The schedule that created it."}),
 }
 
-# Added to the NewTask schema.
+# Added to the NewTask schema (and so to each item of a batch). Null means absent, as the API
+# reads it.
 SUBMISSION_FIELDS: dict[str, Schema] = {
-    "delay_s": {
-        **SECONDS,
-        "maximum": MAX_DELAY_S,
-        "description": "Run this many seconds from now (status `scheduled` until then). Not "
-        "with run_at (422).",
-    },
-    "run_at": {
-        **TIMESTAMP,
-        "description": "Run at this time; in the past means now; at most 30 days ahead (422).",
-    },
-    "timeout_s": {
-        **SECONDS,
-        "description": "Time limit of each attempt (default: the action's, else "
-        "TASKQ_TASK_TIMEOUT_S); over TASKQ_CONSUMER_TIMEOUT_S is a 422.",
-    },
+    "delay_s": nullable(
+        {
+            **SECONDS,
+            "maximum": MAX_DELAY_S,
+            "description": "Run this many seconds from now (status `scheduled` until then). "
+            "Not with run_at (422).",
+        }
+    ),
+    "run_at": nullable(
+        {
+            **TIMESTAMP,
+            "description": "Run at this time; in the past means now; at most 30 days ahead (422).",
+        }
+    ),
+    "timeout_s": nullable(
+        {
+            **SECONDS,
+            "description": "Time limit of each attempt (default: the action's, else "
+            "TASKQ_TASK_TIMEOUT_S); over TASKQ_CONSUMER_TIMEOUT_S is a 422.",
+        }
+    ),
 }
 
 WHEN = {

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sqlite3
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import orjson
 
@@ -81,16 +82,27 @@ class ExistingBatch:
 BATCH_KEY_PREFIX = "batch:"
 
 
+class BatchRow(NamedTuple):
+    """One task of a batch as stored; a `run_at` makes it `scheduled`."""
+
+    id: str
+    action: str
+    data_json: str
+    priority: str
+    run_at: int | None = None
+    timeout_s: float | None = None
+
+
 def insert_batch(
     batch_id: str,
-    rows: list[tuple[str, str, str, str]],
+    rows: list[BatchRow],
     now: int,
     *,
     key: str | None = None,
     request_hash: str | None = None,
     key_ttl_ms: int = 0,
 ) -> WriteOp[ExistingBatch | None]:
-    """Store every task of a batch (id, action, data JSON, priority) as `queued`, in one
+    """Store every task of a batch, `queued` (or `scheduled` when it has a run_at), in one
     transaction; with a fresh matching key, return the ExistingBatch instead."""
     stored_key = BATCH_KEY_PREFIX + key if key is not None else None
 
@@ -115,8 +127,21 @@ def insert_batch(
             conn.execute("DELETE FROM idempotency_keys WHERE key = ?", (stored_key,))
         conn.executemany(
             "INSERT INTO tasks (id, action, data, status, attempts, created_at, queued_at,"
-            " priority) VALUES (?, ?, ?, 'queued', 0, ?, ?, ?)",
-            [(i, action, data, now, now, priority) for i, action, data, priority in rows],
+            " priority, run_at, timeout_s) VALUES (?, ?, ?, ?, 0, ?, ?, ?, ?, ?)",
+            [
+                (
+                    r.id,
+                    r.action,
+                    r.data_json,
+                    "queued" if r.run_at is None else "scheduled",
+                    now,
+                    now,
+                    r.priority,
+                    r.run_at,
+                    r.timeout_s,
+                )
+                for r in rows
+            ],
         )
         conn.execute(
             "INSERT INTO batches (id, task_ids, created_at) VALUES (?, ?, ?)",

@@ -249,7 +249,8 @@ def withdraw_batch(batch_id: str, task_ids: list[str]) -> WriteOp[list[str]]:
         claimed = []
         for task_id in task_ids:
             if not conn.execute(
-                "DELETE FROM tasks WHERE id = ? AND status = ?", (task_id, Status.QUEUED)
+                "DELETE FROM tasks WHERE id = ? AND status IN (?, ?)",
+                (task_id, Status.QUEUED, Status.SCHEDULED),
             ).rowcount:
                 claimed.append(task_id)
         conn.execute("DELETE FROM batches WHERE id = ?", (batch_id,))

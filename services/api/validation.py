@@ -33,8 +33,6 @@ class Submission:
 
 
 SUBMISSION_FIELDS = frozenset({"action", "data", "delay_s", "run_at", "timeout_s", "priority"})
-# A batch's items: stored and published at once, so no delay of their own (yet).
-BATCH_ITEM_FIELDS = frozenset({"action", "data", "priority"})
 
 
 def parse_submission(body: bytes, timeout_limit_s: float = math.inf) -> Submission:
@@ -47,15 +45,11 @@ def parse_submission(body: bytes, timeout_limit_s: float = math.inf) -> Submissi
     return parse_task(payload, timeout_limit_s)
 
 
-def parse_task(
-    payload: object,
-    timeout_limit_s: float = math.inf,
-    fields: frozenset[str] = SUBMISSION_FIELDS,
-) -> Submission:
+def parse_task(payload: object, timeout_limit_s: float = math.inf) -> Submission:
     """Check one task as submitted (alone, or as an item of a batch)."""
     if not isinstance(payload, dict):
         raise ValidationError("the body must be a JSON object")
-    unknown = sorted(set(payload) - fields)
+    unknown = sorted(set(payload) - SUBMISSION_FIELDS)
     if unknown:
         raise ValidationError(f"unknown field: {unknown[0]}", unknown[0])
     action = payload.get("action")

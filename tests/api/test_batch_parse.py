@@ -64,3 +64,14 @@ def test_the_hash_covers_every_item_and_its_priority() -> None:
     shorter = parse_batch(body({"tasks": [GOOD]}))
     assert batch_hash(one) == batch_hash(same)
     assert len({batch_hash(one), batch_hash(high), batch_hash(shorter)}) == 3
+
+
+def test_an_item_may_be_delayed_and_a_bad_delay_names_its_index() -> None:
+    later, now = parse_batch(body({"tasks": [{**GOOD, "delay_s": 30}, GOOD]}))
+    assert later.timing.run_at is not None and now.timing.run_at is None
+    with pytest.raises(ItemError) as refused:
+        parse_batch(body({"tasks": [GOOD, {**GOOD, "delay_s": 31 * 86400}]}))
+    assert refused.value.index == 1 and refused.value.error.field == "delay_s"
+    with pytest.raises(ItemError) as too_long:
+        parse_batch(body({"tasks": [{**GOOD, "timeout_s": 100}]}), timeout_limit_s=60)
+    assert too_long.value.error.field == "timeout_s"

@@ -65,6 +65,32 @@ def test_a_batch_is_stored_and_queued_whole(
         assert client.get(f"/tasks/{body['ids'][3]}").json()["result"] == {"output": 3}
 
 
+def test_a_delayed_item_waits_for_its_time_and_the_rest_run_at_once(
+    stack: Stack, settings: Settings
+) -> None:
+    stack.migrate()
+    stack.api()
+    stack.consumer()
+    tasks: list[dict[str, Any]] = [{"action": "sum", "data": {"numbers": [i]}} for i in range(3)]
+    tasks.append({"action": "sum", "data": {"numbers": [9]}, "delay_s": 2, "priority": "high"})
+    with httpx.Client(base_url=stack.api_url()) as client:
+        accepted = client.post("/tasks/batch", json={"tasks": tasks})
+        assert accepted.status_code == 202, accepted.text
+        ids = accepted.json()["ids"]
+        assert client.get(f"/tasks/{ids[3]}").json()["status"] == "scheduled"
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            shown = [client.get(f"/tasks/{i}").json() for i in ids]
+            if all(t["status"] == "completed" for t in shown):
+                break
+            time.sleep(0.1)
+        assert [t["status"] for t in shown] == ["completed"] * 4
+        delayed = shown[3]
+        assert delayed["priority"] == "high" and delayed["result"] == {"output": 9}
+        assert delayed["started_at"] >= delayed["run_at"] > delayed["created_at"]
+        assert all(t["attempts"] == 1 for t in shown)
+
+
 def test_one_bad_item_stores_nothing(stack: Stack, settings: Settings, broker: Broker) -> None:
     stack.migrate()
     stack.api()
