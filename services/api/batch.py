@@ -26,7 +26,13 @@ from services.api.keys import (
     writer_key,
 )
 from services.api.responses import json_response
-from services.api.validation import Submission, parse_idempotency_key, parse_task
+from services.api.validation import (
+    Submission,
+    checked_object,
+    parse_idempotency_key,
+    parse_json,
+    parse_task,
+)
 from shared.clock import now_ms
 from shared.errors import (
     KeyInFlightError,
@@ -40,6 +46,7 @@ from shared.models import Envelope, new_task_id
 logger = logging.getLogger(__name__)
 
 MAX_BATCH = 1000
+BATCH_FIELDS = frozenset({"tasks"})
 # A batch may carry more than the 1 MiB a single task may: 1,000 tasks of up to ~16 KiB each.
 MAX_BATCH_BYTES = 16 * 1024 * 1024
 RETRY_AFTER_S = 5
@@ -71,15 +78,7 @@ async def read_body(request: web.Request) -> bytes:
 
 def parse_batch(body: bytes, timeout_limit_s: float = math.inf) -> list[Submission]:
     """`{"tasks": [task, ...]}`: ValidationError for the batch, ItemError for one item."""
-    try:
-        payload = orjson.loads(body)
-    except orjson.JSONDecodeError as exc:
-        raise ValidationError("invalid JSON") from exc
-    if not isinstance(payload, dict):
-        raise ValidationError("the body must be a JSON object")
-    unknown = sorted(set(payload) - {"tasks"})
-    if unknown:
-        raise ValidationError(f"unknown field: {unknown[0]}", unknown[0])
+    payload = checked_object(parse_json(body), BATCH_FIELDS)
     items = payload.get("tasks")
     if not isinstance(items, list) or not 1 <= len(items) <= MAX_BATCH:
         raise ValidationError(f"tasks must be a list of 1 to {MAX_BATCH} tasks", "tasks")

@@ -8,14 +8,12 @@ import re
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from numbers import Real
-from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-import orjson
 from cronsim import CronSim, CronSimError
 
 from services.api.timing import parse_timeout
-from services.api.validation import check_data
+from services.api.validation import check_data, checked_object, parse_json
 from shared.errors import UnprocessableError, ValidationError
 
 NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
@@ -61,16 +59,6 @@ class Recurrence:
 def name_ok(name: str) -> bool:
     """1-100 letters, digits, `.`, `_` or `-`, starting with a letter or digit."""
     return NAME.fullmatch(name) is not None
-
-
-def _object(body: bytes) -> dict[str, Any]:
-    try:
-        payload = orjson.loads(body)
-    except orjson.JSONDecodeError as exc:
-        raise ValidationError("invalid JSON") from exc
-    if not isinstance(payload, dict):
-        raise ValidationError("the body must be a JSON object")
-    return payload
 
 
 def _data_json(action: str, data: object) -> str:
@@ -121,10 +109,7 @@ def _enabled(raw: object) -> bool:
 
 def parse_create(body: bytes, timeout_limit_s: float) -> Recurrence:
     """A POST /schedules body; 400 for what is malformed, 422 for a bad cron or zone."""
-    payload = _object(body)
-    unknown = sorted(set(payload) - CREATE_FIELDS)
-    if unknown:
-        raise ValidationError(f"unknown field: {unknown[0]}", unknown[0])
+    payload = checked_object(parse_json(body), CREATE_FIELDS)
     name = payload.get("name")
     if not isinstance(name, str) or not name_ok(name):
         raise ValidationError("name must be 1-100 letters, digits, '.', '_' or '-'", "name")
@@ -147,7 +132,7 @@ def parse_create(body: bytes, timeout_limit_s: float) -> Recurrence:
 def parse_patch(body: bytes, current: Recurrence, timeout_limit_s: float) -> Recurrence:
     """A PATCH /schedules/{name} body applied to `current`; giving cron drops every_s and the
     other way round."""
-    payload = _object(body)
+    payload = checked_object(parse_json(body), CREATE_FIELDS)
     unknown = sorted(set(payload) - PATCH_FIELDS)
     if unknown:
         raise ValidationError(f"field cannot be changed: {unknown[0]}", unknown[0])

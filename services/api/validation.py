@@ -35,23 +35,34 @@ class Submission:
 SUBMISSION_FIELDS = frozenset({"action", "data", "delay_s", "run_at", "timeout_s", "priority"})
 
 
+def parse_json(body: bytes) -> object:
+    """A request body as JSON; ValidationError (400) when it is not."""
+    try:
+        return orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        raise ValidationError("invalid JSON") from exc
+
+
+def checked_object(payload: object, fields: frozenset[str]) -> dict[str, Any]:
+    """`payload` as a JSON object with none but `fields` (ValidationError names the first
+    unknown one)."""
+    if not isinstance(payload, dict):
+        raise ValidationError("the body must be a JSON object")
+    unknown = sorted(set(payload) - fields)
+    if unknown:
+        raise ValidationError(f"unknown field: {unknown[0]}", unknown[0])
+    return payload
+
+
 def parse_submission(body: bytes, timeout_limit_s: float = math.inf) -> Submission:
     """Parse and check a POST /tasks body; ValidationError says what is wrong (400), and
     ActionDataError what the action refuses (422)."""
-    try:
-        payload = orjson.loads(body)
-    except orjson.JSONDecodeError as exc:
-        raise ValidationError("invalid JSON") from exc
-    return parse_task(payload, timeout_limit_s)
+    return parse_task(parse_json(body), timeout_limit_s)
 
 
 def parse_task(payload: object, timeout_limit_s: float = math.inf) -> Submission:
     """Check one task as submitted (alone, or as an item of a batch)."""
-    if not isinstance(payload, dict):
-        raise ValidationError("the body must be a JSON object")
-    unknown = sorted(set(payload) - SUBMISSION_FIELDS)
-    if unknown:
-        raise ValidationError(f"unknown field: {unknown[0]}", unknown[0])
+    payload = checked_object(payload, SUBMISSION_FIELDS)
     action = payload.get("action")
     if action is None or action == "":
         raise ValidationError("action required", "action")
