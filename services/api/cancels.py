@@ -1,9 +1,10 @@
 """Cancelling tasks: one by id, or many by status and action.
 
-A queued or retrying task ends `cancelled` in the database at once; its message, whenever it is
-delivered, finds a task no claim may take and is acked without running. A running task is
-marked `cancel_requested` (so no later claim runs it again) and every consumer process hears,
-on the control exchange, that whoever runs it must stop it.
+A scheduled, queued or retrying task ends `cancelled` in the database at once: a delayed one is
+never dispatched, and the message of another, whenever it is delivered, finds a task no claim
+may take and is acked without running. A running task is marked `cancel_requested` (so no later
+claim runs it again) and every consumer process hears, on the control exchange, that whoever
+runs it must stop it.
 """
 
 from __future__ import annotations
@@ -65,8 +66,8 @@ async def cancel_task(request: web.Request) -> web.Response:
 
 
 def parse_cancel_query(query: Mapping[str, str]) -> tuple[list[Status], str | None]:
-    """POST /tasks/cancel takes status (queued, retrying or running; all three by default)
-    and action."""
+    """POST /tasks/cancel takes status (scheduled, queued, retrying or running; all four by
+    default) and action."""
     unknown = sorted(set(query) - {"status", "action"})
     if unknown:
         raise ValidationError(f"unknown query parameter: {unknown[0]}", unknown[0])

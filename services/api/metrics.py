@@ -65,7 +65,8 @@ class ApiMetrics:
         )
         self.cancelled = Counter(
             "taskq_tasks_cancelled",
-            "Cancels: `now` ended a queued or retrying task, `requested` asked a running one's"
+            "Cancels: `now` ended a scheduled, queued or retrying task, `requested` asked a"
+            " running one's"
             " consumer to stop it",
             ["how"],
             registry=self.registry,

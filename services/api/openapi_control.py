@@ -126,7 +126,7 @@ PATHS: dict[str, Schema] = {
                 query(
                     "status",
                     {"type": "string", "enum": [*sorted(BULK_STATUSES), ""]},
-                    "Only tasks in this status (empty: all three).",
+                    "Only tasks in this status (empty: all four).",
                 ),
                 query("action", ACTION_FILTER, "Only tasks of this action."),
             ],
@@ -143,7 +143,8 @@ PATHS: dict[str, Schema] = {
             "operationId": "cancelTask",
             "tags": ["tasks"],
             "summary": "Cancel a task",
-            "description": "A queued or retrying task is cancelled at once (200); a running one "
+            "description": "A scheduled, queued or retrying task is cancelled at once (200); a "
+            "running one "
             "is stopped by its consumer (202).",
             "responses": responses(
                 s200=json_body(ref("Cancelled"), "The task is cancelled."),

@@ -9,7 +9,7 @@ that moves a task from one status to another.
       │  └─withdraw     │ └──claim (its consumer died)
       │   (503)         └──fail / dead letter──▶ failed ──requeue (replay)──┘
     completed | failed ──purge / delete──▶ (gone)
-    queued, retrying ──cancel──▶ cancelled ◀──cancelled (its consumer stopped it)── running
+    scheduled, queued, retrying ──cancel──▶ cancelled ◀──cancelled (its consumer stopped it)── running
     (a cancel of a running task sets cancel_requested: no claim may run it again, and a
     failed attempt then ends `cancelled` rather than retrying)
 

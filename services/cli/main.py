@@ -320,7 +320,8 @@ def cancel(
     status: Annotated[
         str | None,
         typer.Option(
-            "--status", help="Cancel every task in this status (queued, retrying, running)."
+            "--status",
+            help="Cancel every task in this status (scheduled, queued, retrying, running).",
         ),
     ] = None,
     action: Annotated[
