@@ -8,22 +8,25 @@ from __future__ import annotations
 
 import copy
 
-from services.api import openapi_time
+from services.api import openapi_control, openapi_time
 from services.api.openapi_parts import (
-    JSON,
+    ACTION_FILTER,
+    TASK_ID,
     UUID_PATTERN,
     Schema,
     closed,
     error,
     header,
+    idempotency_key,
     json_body,
+    json_request,
     nullable,
+    operation,
     query,
     ref,
-    responses,
     use,
 )
-from services.api.validation import DEFAULT_LIMIT, MAX_ACTION_LENGTH, MAX_KEY_LENGTH, MAX_LIMIT
+from services.api.validation import DEFAULT_LIMIT, MAX_ACTION_LENGTH, MAX_LIMIT
 from shared.names import Priority, Status
 
 ACTION = {
@@ -207,69 +210,49 @@ SUBMISSIONS = {
         "value": {"action": "sum", "data": {"numbers": "1, 2"}},
     },
 }
-ACTION_FILTER = {"type": "string", "maxLength": MAX_ACTION_LENGTH}
 
 PATHS: dict[str, Schema] = {
     "/tasks": {
-        "post": {
-            "operationId": "createTask",
-            "tags": ["tasks"],
-            "summary": "Submit a task",
-            "description": "Stores the task, publishes it with a broker confirm, then answers 202. "
+        "post": operation(
+            "createTask",
+            "tasks",
+            "Submit a task",
+            description="Stores the task, publishes it with a broker confirm, then answers 202. "
             "With an Idempotency-Key, a repeat of the same request answers the first task.",
-            "parameters": [
-                {
-                    "name": "Idempotency-Key",
-                    "in": "header",
-                    "required": False,
-                    "schema": {
-                        "type": "string",
-                        "minLength": 1,
-                        "maxLength": MAX_KEY_LENGTH,
-                        "pattern": "^[ -~]+$",
-                    },
-                    "description": "Printable ASCII; the same key and body give the same task.",
-                }
+            parameters=[
+                idempotency_key("Printable ASCII; the same key and body give the same task.")
             ],
-            "requestBody": {
-                "required": True,
-                "content": {JSON: {"schema": ref("NewTask"), "examples": SUBMISSIONS}},
+            body=json_request("NewTask", examples=SUBMISSIONS),
+            s202={
+                **json_body(
+                    ref("Accepted"),
+                    "Queued (or, for a repeated Idempotency-Key, the task it named).",
+                    {
+                        **LOCATION,
+                        "Idempotent-Replayed": header(
+                            "`true` when an earlier request with this key made the task."
+                        ),
+                    },
+                ),
+                "links": TASK_LINKS,
             },
-            "responses": responses(
-                s202={
-                    **json_body(
-                        ref("Accepted"),
-                        "Queued (or, for a repeated Idempotency-Key, the task it named).",
-                        {
-                            **LOCATION,
-                            "Idempotent-Replayed": header(
-                                "`true` when an earlier request with this key made the task."
-                            ),
-                        },
-                    ),
-                    "links": TASK_LINKS,
-                },
-                s400=use("BadRequest"),
-                s401=use("Unauthorized"),
-                s413=error("The body is over 1 MiB."),
-                s409=error(
-                    "An earlier request with this Idempotency-Key still waits for the broker's "
-                    "confirm; repeat it after Retry-After.",
-                    RETRY_AFTER,
-                ),
-                s415=error("Content-Type is not application/json."),
-                s422=error(
-                    "The action refuses the data (`field` names it), or the Idempotency-Key "
-                    "was used with another body."
-                ),
-                s503=use("NotQueued"),
+            s409=error(
+                "An earlier request with this Idempotency-Key still waits for the broker's "
+                "confirm; repeat it after Retry-After.",
+                RETRY_AFTER,
             ),
-        },
-        "get": {
-            "operationId": "listTasks",
-            "tags": ["tasks"],
-            "summary": "List tasks, newest first",
-            "parameters": [
+            s413=error("The body is over 1 MiB."),
+            s422=error(
+                "The action refuses the data (`field` names it), or the Idempotency-Key "
+                "was used with another body."
+            ),
+            s503=use("NotQueued"),
+        ),
+        "get": operation(
+            "listTasks",
+            "tasks",
+            "List tasks, newest first",
+            parameters=[
                 query("status", STATUS_FILTER, "Only tasks in this status (empty: any)."),
                 query("action", ACTION_FILTER, "Only tasks of this action."),
                 query("priority", {**PRIORITY, "enum": [*PRIORITY["enum"], ""]}, "Only this lane."),
@@ -285,20 +268,16 @@ PATHS: dict[str, Schema] = {
                 ),
                 query("cursor", {"type": "string"}, "`next_cursor` of the previous page."),
             ],
-            "responses": responses(
-                s200=json_body(ref("TaskPage"), "A page of tasks."),
-                s400=use("BadRequest"),
-                s401=use("Unauthorized"),
-            ),
-        },
+            s200=json_body(ref("TaskPage"), "A page of tasks."),
+        ),
     },
     "/tasks/retry": {
-        "post": {
-            "operationId": "retryFailedTasks",
-            "tags": ["tasks"],
-            "summary": "Put failed tasks back in the queue",
-            "description": "Replays up to 10 000 failed tasks (oldest first) with fresh attempts.",
-            "parameters": [
+        "post": operation(
+            "retryFailedTasks",
+            "tasks",
+            "Put failed tasks back in the queue",
+            description="Replays up to 10 000 failed tasks (oldest first) with fresh attempts.",
+            parameters=[
                 query(
                     "status",
                     {"type": "string", "enum": ["failed"], "default": "failed"},
@@ -306,98 +285,80 @@ PATHS: dict[str, Schema] = {
                 ),
                 query("action", ACTION_FILTER, "Only failed tasks of this action."),
             ],
-            "responses": responses(
-                s202=json_body(ref("Replayed"), "The failed tasks are queued again."),
-                s400=use("BadRequest"),
-                s401=use("Unauthorized"),
-                s503=use("NotQueued"),
-            ),
-        },
+            s202=json_body(ref("Replayed"), "The failed tasks are queued again."),
+            s503=use("NotQueued"),
+        ),
     },
     "/tasks/{task_id}": {
-        "parameters": [{"$ref": "#/components/parameters/TaskId"}],
-        "get": {
-            "operationId": "getTask",
-            "tags": ["tasks"],
-            "summary": "One task, with its result or error",
-            "responses": responses(
-                s200=json_body(ref("Task"), "The task."),
-                s400=use("BadRequest"),
-                s401=use("Unauthorized"),
-                s404=use("NotFound"),
-            ),
-        },
+        "parameters": TASK_ID,
+        "get": operation(
+            "getTask",
+            "tasks",
+            "One task, with its result or error",
+            s200=json_body(ref("Task"), "The task."),
+            s404=use("NotFound"),
+        ),
         "delete": openapi_time.DELETE_TASK,
     },
     "/tasks/{task_id}/retry": {
-        "parameters": [{"$ref": "#/components/parameters/TaskId"}],
-        "post": {
-            "operationId": "retryTask",
-            "tags": ["tasks"],
-            "summary": "Put a failed task back in the queue",
-            "responses": responses(
-                s202=json_body(ref("Accepted"), "The task is queued again.", LOCATION),
-                s400=use("BadRequest"),
-                s401=use("Unauthorized"),
-                s404=use("NotFound"),
-                s409=error("The task is not failed."),
-                s503=use("NotQueued"),
-            ),
-        },
+        "parameters": TASK_ID,
+        "post": operation(
+            "retryTask",
+            "tasks",
+            "Put a failed task back in the queue",
+            s202=json_body(ref("Accepted"), "The task is queued again.", LOCATION),
+            s404=use("NotFound"),
+            s409=error("The task is not failed."),
+            s503=use("NotQueued"),
+        ),
     },
     "/stats": {
-        "get": {
-            "operationId": "getStats",
-            "tags": ["monitoring"],
-            "summary": "Counts per status, queue depths, completions per minute",
-            "responses": responses(
-                s200=json_body(ref("Stats"), "The numbers the dashboard shows."),
-                s401=use("Unauthorized"),
-            ),
-        },
+        "get": operation(
+            "getStats",
+            "monitoring",
+            "Counts per status, queue depths, completions per minute",
+            bad_request=False,
+            s200=json_body(ref("Stats"), "The numbers the dashboard shows."),
+        ),
     },
     "/healthz": {
-        "get": {
-            "operationId": "healthz",
-            "tags": ["monitoring"],
-            "summary": "Liveness probe",
-            "security": [],
-            "responses": responses(s200=json_body(ref("Health"), "The process is alive.")),
-        },
+        "get": operation(
+            "healthz",
+            "monitoring",
+            "Liveness probe",
+            public=True,
+            bad_request=False,
+            s200=json_body(ref("Health"), "The process is alive."),
+        ),
     },
     "/readyz": {
-        "get": {
-            "operationId": "readyz",
-            "tags": ["monitoring"],
-            "summary": "Readiness probe: the broker connection and the database",
-            "security": [],
-            "responses": responses(
-                s200=json_body(ref("Readiness"), "Ready to take tasks."),
-                s503=json_body(ref("Readiness"), "Not ready; the flags say what is missing."),
-            ),
-        },
+        "get": operation(
+            "readyz",
+            "monitoring",
+            "Readiness probe: the broker connection and the database",
+            public=True,
+            bad_request=False,
+            s200=json_body(ref("Readiness"), "Ready to take tasks."),
+            s503=json_body(ref("Readiness"), "Not ready; the flags say what is missing."),
+        ),
     },
     "/metrics": {
-        "get": {
-            "operationId": "metrics",
-            "tags": ["monitoring"],
-            "summary": "Prometheus metrics",
-            "responses": responses(
-                s200={
-                    "description": "The Prometheus text format.",
-                    "content": {"text/plain": {"schema": {"type": "string"}}},
-                },
-                s401=use("Unauthorized"),
-            ),
-        },
+        "get": operation(
+            "metrics",
+            "monitoring",
+            "Prometheus metrics",
+            bad_request=False,
+            s200={
+                "description": "The Prometheus text format.",
+                "content": {"text/plain": {"schema": {"type": "string"}}},
+            },
+        ),
     },
 }
 
 
 def document() -> Schema:
     """The OpenAPI 3.1 document of the API (a fresh copy each call)."""
-    from services.api import openapi_control  # it builds on this module's helpers
-
     return copy.deepcopy(
         {
             "openapi": "3.1.0",

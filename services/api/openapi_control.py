@@ -5,19 +5,21 @@ from __future__ import annotations
 
 from services.api.batch import MAX_BATCH
 from services.api.cancels import BULK_STATUSES
-from services.api.openapi import ACTION_FILTER
 from services.api.openapi_parts import (
-    JSON,
+    ACTION_FILTER,
+    TASK_ID,
     Schema,
     closed,
     error,
+    header,
+    idempotency_key,
     json_body,
+    json_request,
+    operation,
     query,
     ref,
-    responses,
     use,
 )
-from services.api.validation import MAX_KEY_LENGTH
 
 SCHEMAS: dict[str, Schema] = {
     "Cancelled": closed(
@@ -57,72 +59,50 @@ SCHEMAS: dict[str, Schema] = {
     ),
 }
 
-RETRY_AFTER = {"Retry-After": {"description": "Seconds to wait.", "schema": {"type": "string"}}}
+RETRY_AFTER = {"Retry-After": header("Seconds to wait.")}
 
 PATHS: dict[str, Schema] = {
     "/tasks/batch": {
-        "post": {
-            "operationId": "createTasks",
-            "tags": ["tasks"],
-            "summary": "Submit up to 1,000 tasks at once, all or nothing",
-            "description": "Stores every task in one transaction, publishes them with pipelined "
+        "post": operation(
+            "createTasks",
+            "tasks",
+            "Submit up to 1,000 tasks at once, all or nothing",
+            description="Stores every task in one transaction, publishes them with pipelined "
             "confirms and answers 202 only once the broker confirmed every one. An invalid item "
             "(`index` names it) or a broker failure leaves nothing queued. An Idempotency-Key "
             "applies to the whole batch.",
-            "parameters": [
-                {
-                    "name": "Idempotency-Key",
-                    "in": "header",
-                    "required": False,
-                    "schema": {
-                        "type": "string",
-                        "minLength": 1,
-                        "maxLength": MAX_KEY_LENGTH,
-                        "pattern": "^[ -~]+$",
-                    },
-                    "description": "The same key and body give the same tasks.",
-                }
-            ],
-            "requestBody": {
-                "required": True,
-                "content": {
-                    JSON: {
-                        "schema": ref("NewBatch"),
-                        "example": {
-                            "tasks": [
-                                {"action": "sum", "data": {"numbers": [1, 2]}},
-                                {"action": "uppercase", "data": {"text": "hi"}, "priority": "high"},
-                            ]
-                        },
-                    }
+            parameters=[idempotency_key("The same key and body give the same tasks.")],
+            body=json_request(
+                "NewBatch",
+                example={
+                    "tasks": [
+                        {"action": "sum", "data": {"numbers": [1, 2]}},
+                        {"action": "uppercase", "data": {"text": "hi"}, "priority": "high"},
+                    ]
                 },
-            },
-            "responses": responses(
-                s202=json_body(ref("AcceptedBatch"), "Every task is queued."),
-                s400=error("The batch or an item (`index`) is malformed; nothing was stored."),
-                s401=use("Unauthorized"),
-                s409=error(
-                    "An earlier request with this Idempotency-Key is still being published.",
-                    RETRY_AFTER,
-                ),
-                s413=error("The body is too large."),
-                s415=error("Content-Type is not application/json."),
-                s422=error(
-                    "An item's action refuses its data (`index`, `field`), or the "
-                    "Idempotency-Key was used with another body; nothing was stored."
-                ),
-                s503=use("NotQueued"),
             ),
-        },
+            s202=json_body(ref("AcceptedBatch"), "Every task is queued."),
+            s400=error("The batch or an item (`index`) is malformed; nothing was stored."),
+            s409=error(
+                "An earlier request with this Idempotency-Key is still being published.",
+                RETRY_AFTER,
+            ),
+            s413=error("The body is too large."),
+            s422=error(
+                "An item's action refuses its data (`index`, `field`), or the "
+                "Idempotency-Key was used with another body; nothing was stored."
+            ),
+            s503=use("NotQueued"),
+        ),
     },
     "/tasks/cancel": {
-        "post": {
-            "operationId": "cancelTasks",
-            "tags": ["tasks"],
-            "summary": "Cancel many tasks",
-            "description": "Cancels up to 10 000 matching tasks, oldest first: queued and "
+        "post": operation(
+            "cancelTasks",
+            "tasks",
+            "Cancel many tasks",
+            description="Cancels up to 10 000 matching tasks, oldest first: queued and "
             "retrying ones at once, running ones by telling their consumers.",
-            "parameters": [
+            parameters=[
                 query(
                     "status",
                     {"type": "string", "enum": [*sorted(BULK_STATUSES), ""]},
@@ -130,30 +110,21 @@ PATHS: dict[str, Schema] = {
                 ),
                 query("action", ACTION_FILTER, "Only tasks of this action."),
             ],
-            "responses": responses(
-                s200=json_body(ref("CancelledMany"), "How many were cancelled."),
-                s400=use("BadRequest"),
-                s401=use("Unauthorized"),
-            ),
-        },
+            s200=json_body(ref("CancelledMany"), "How many were cancelled."),
+        ),
     },
     "/tasks/{task_id}/cancel": {
-        "parameters": [{"$ref": "#/components/parameters/TaskId"}],
-        "post": {
-            "operationId": "cancelTask",
-            "tags": ["tasks"],
-            "summary": "Cancel a task",
-            "description": "A scheduled, queued or retrying task is cancelled at once (200); a "
-            "running one "
-            "is stopped by its consumer (202).",
-            "responses": responses(
-                s200=json_body(ref("Cancelled"), "The task is cancelled."),
-                s202=json_body(ref("Cancelled"), "The task runs; its consumer was told to stop."),
-                s400=use("BadRequest"),
-                s401=use("Unauthorized"),
-                s404=use("NotFound"),
-                s409=error("The task is final already."),
-            ),
-        },
+        "parameters": TASK_ID,
+        "post": operation(
+            "cancelTask",
+            "tasks",
+            "Cancel a task",
+            description="A scheduled, queued or retrying task is cancelled at once (200); a "
+            "running one is stopped by its consumer (202).",
+            s200=json_body(ref("Cancelled"), "The task is cancelled."),
+            s202=json_body(ref("Cancelled"), "The task runs; its consumer was told to stop."),
+            s404=use("NotFound"),
+            s409=error("The task is final already."),
+        ),
     },
 }

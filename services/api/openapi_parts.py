@@ -4,10 +4,15 @@ from __future__ import annotations
 
 from typing import Any
 
+from services.api.validation import MAX_ACTION_LENGTH, MAX_KEY_LENGTH
+
 Schema = dict[str, Any]
 
 UUID_PATTERN = "^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$"
 JSON = "application/json"
+ACTION_FILTER = {"type": "string", "maxLength": MAX_ACTION_LENGTH}
+# the path parameter of every /tasks/{task_id} route
+TASK_ID = [{"$ref": "#/components/parameters/TaskId"}]
 
 
 def ref(name: str) -> Schema:
@@ -59,3 +64,58 @@ def query(name: str, schema: Schema, description: str) -> Schema:
         "schema": schema,
         "description": description,
     }
+
+
+def idempotency_key(description: str) -> Schema:
+    return {
+        "name": "Idempotency-Key",
+        "in": "header",
+        "required": False,
+        "schema": {
+            "type": "string",
+            "minLength": 1,
+            "maxLength": MAX_KEY_LENGTH,
+            "pattern": "^[ -~]+$",
+        },
+        "description": description,
+    }
+
+
+def json_request(schema: str, **media: Any) -> Schema:
+    return {"required": True, "content": {JSON: {"schema": ref(schema), **media}}}
+
+
+def operation(
+    operation_id: str,
+    tag: str,
+    summary: str,
+    *,
+    description: str | None = None,
+    parameters: list[Schema] | None = None,
+    body: Schema | None = None,
+    public: bool = False,
+    bad_request: bool = True,
+    **by_status: Schema,
+) -> Schema:
+    """One operation, with the answers its kind always has: 401 unless it is public, 400 unless
+    it reads no input at all, 415 when it takes a body. `by_status` (s200=...) adds the rest and
+    may restate one of these."""
+    answers: Schema = {}
+    if bad_request:
+        answers["400"] = use("BadRequest")
+    if not public:
+        answers["401"] = use("Unauthorized")
+    if body is not None:
+        answers["415"] = error("Content-Type is not application/json.")
+    answers.update(responses(**by_status))
+    built: Schema = {"operationId": operation_id, "tags": [tag], "summary": summary}
+    if description is not None:
+        built["description"] = description
+    if public:
+        built["security"] = []
+    if parameters:
+        built["parameters"] = parameters
+    if body is not None:
+        built["requestBody"] = body
+    built["responses"] = dict(sorted(answers.items()))
+    return built

@@ -4,14 +4,14 @@ the /schedules endpoints."""
 from __future__ import annotations
 
 from services.api.openapi_parts import (
-    JSON,
     Schema,
     closed,
     error,
     json_body,
+    json_request,
     nullable,
+    operation,
     ref,
-    responses,
     use,
 )
 from services.api.recurrence import MAX_ACTION_LENGTH, MAX_EVERY_S
@@ -121,85 +121,61 @@ NAME_PARAMETER = {"name": "name", "in": "path", "required": True, "schema": NAME
 SCHEDULE_NOT_FOUND = error("No schedule has this name.")
 NOT_SCHEDULE = error("Exactly one of cron and every_s; a bad cron expression or time zone.")
 
-DELETE_TASK: Schema = {
-    "operationId": "deleteTask",
-    "tags": ["tasks"],
-    "summary": "Delete a completed or failed task, with its dead letters",
-    "responses": responses(
-        s204={"description": "Deleted."},
-        s400=use("BadRequest"),
-        s401=use("Unauthorized"),
-        s404=use("NotFound"),
-        s409=error("The task is not final yet."),
-    ),
-}
+DELETE_TASK = operation(
+    "deleteTask",
+    "tasks",
+    "Delete a completed or failed task, with its dead letters",
+    s204={"description": "Deleted."},
+    s404=use("NotFound"),
+    s409=error("The task is not final yet."),
+)
 
 PATHS: dict[str, Schema] = {
     "/schedules": {
-        "post": {
-            "operationId": "createSchedule",
-            "tags": ["schedules"],
-            "summary": "Create a recurring schedule",
-            "description": "Each firing creates an ordinary task with the Idempotency-Key "
+        "post": operation(
+            "createSchedule",
+            "schedules",
+            "Create a recurring schedule",
+            description="Each firing creates an ordinary task with the Idempotency-Key "
             "`schedule:<name>:<fire time>`. After downtime a schedule fires once for all the "
             "times it missed.",
-            "requestBody": {"required": True, "content": {JSON: {"schema": ref("NewSchedule")}}},
-            "responses": responses(
-                s201=json_body(ref("Schedule"), "Created, with its next_run_at."),
-                s400=use("BadRequest"),
-                s401=use("Unauthorized"),
-                s409=error("A schedule with this name exists."),
-                s415=error("Content-Type is not application/json."),
-                s422=NOT_SCHEDULE,
-            ),
-        },
-        "get": {
-            "operationId": "listSchedules",
-            "tags": ["schedules"],
-            "summary": "Every schedule, by name",
-            "responses": responses(
-                s200=json_body(ref("ScheduleList"), "The schedules."),
-                s401=use("Unauthorized"),
-            ),
-        },
+            body=json_request("NewSchedule"),
+            s201=json_body(ref("Schedule"), "Created, with its next_run_at."),
+            s409=error("A schedule with this name exists."),
+            s422=NOT_SCHEDULE,
+        ),
+        "get": operation(
+            "listSchedules",
+            "schedules",
+            "Every schedule, by name",
+            bad_request=False,
+            s200=json_body(ref("ScheduleList"), "The schedules."),
+        ),
     },
     "/schedules/{name}": {
         "parameters": [NAME_PARAMETER],
-        "get": {
-            "operationId": "getSchedule",
-            "tags": ["schedules"],
-            "summary": "One schedule, with its next run and last task",
-            "responses": responses(
-                s200=json_body(ref("Schedule"), "The schedule."),
-                s400=use("BadRequest"),
-                s401=use("Unauthorized"),
-                s404=SCHEDULE_NOT_FOUND,
-            ),
-        },
-        "patch": {
-            "operationId": "patchSchedule",
-            "tags": ["schedules"],
-            "summary": "Change the expression, data, time limit or enabled",
-            "requestBody": {"required": True, "content": {JSON: {"schema": ref("SchedulePatch")}}},
-            "responses": responses(
-                s200=json_body(ref("Schedule"), "The changed schedule."),
-                s400=use("BadRequest"),
-                s401=use("Unauthorized"),
-                s404=SCHEDULE_NOT_FOUND,
-                s415=error("Content-Type is not application/json."),
-                s422=NOT_SCHEDULE,
-            ),
-        },
-        "delete": {
-            "operationId": "deleteSchedule",
-            "tags": ["schedules"],
-            "summary": "Delete a schedule (its tasks stay)",
-            "responses": responses(
-                s204={"description": "Deleted."},
-                s400=use("BadRequest"),
-                s401=use("Unauthorized"),
-                s404=SCHEDULE_NOT_FOUND,
-            ),
-        },
+        "get": operation(
+            "getSchedule",
+            "schedules",
+            "One schedule, with its next run and last task",
+            s200=json_body(ref("Schedule"), "The schedule."),
+            s404=SCHEDULE_NOT_FOUND,
+        ),
+        "patch": operation(
+            "patchSchedule",
+            "schedules",
+            "Change the expression, data, time limit or enabled",
+            body=json_request("SchedulePatch"),
+            s200=json_body(ref("Schedule"), "The changed schedule."),
+            s404=SCHEDULE_NOT_FOUND,
+            s422=NOT_SCHEDULE,
+        ),
+        "delete": operation(
+            "deleteSchedule",
+            "schedules",
+            "Delete a schedule (its tasks stay)",
+            s204={"description": "Deleted."},
+            s404=SCHEDULE_NOT_FOUND,
+        ),
     },
 }
