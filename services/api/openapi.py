@@ -12,9 +12,11 @@ from services.api import openapi_control, openapi_time
 from services.api.openapi_parts import (
     ACTION_FILTER,
     TASK_ID,
+    TIMESTAMP,
     UUID_PATTERN,
     Schema,
     closed,
+    complete,
     error,
     header,
     idempotency_key,
@@ -36,7 +38,6 @@ ACTION = {
     "pattern": r"\S",
     "description": "An action name: any name runs (unknown ones are only marked processed).",
 }
-TIMESTAMP = {"type": "string", "format": "date-time"}
 STATUS = {"type": "string", "enum": [s.value for s in Status]}
 # a form that leaves the field empty means "any status"
 STATUS_FILTER = {"type": "string", "enum": [*(s.value for s in Status), ""]}
@@ -64,22 +65,7 @@ NEW_TASK = closed(
 
 SCHEMAS: dict[str, Schema] = {
     "Status": STATUS,
-    "Task": closed(
-        [
-            "id",
-            "action",
-            "data",
-            "status",
-            "result",
-            "error",
-            "attempts",
-            "created_at",
-            "started_at",
-            "processed_at",
-            *openapi_time.TASK_FIELDS,
-            "priority",
-            "progress",
-        ],
+    "Task": complete(
         id={"type": "string", "format": "uuid"},
         action={"type": "string"},
         data={"type": "object"},
@@ -105,30 +91,23 @@ SCHEMAS: dict[str, Schema] = {
         },
     ),
     "NewTask": NEW_TASK,
-    "Accepted": closed(
-        ["id", "status"],
+    "Accepted": complete(
         id={"type": "string", "format": "uuid"},
         status=ref("Status"),
     ),
-    "TaskPage": closed(
-        ["tasks", "count", "next_cursor"],
+    "TaskPage": complete(
         tasks={"type": "array", "items": ref("Task")},
         count={"type": "integer", "minimum": 0},
         next_cursor=nullable(
             {"type": "string", "description": "Pass as `cursor` for the next page."}
         ),
     ),
-    "Replayed": closed(
-        ["retried", "more"],
+    "Replayed": complete(
         retried={"type": "integer", "minimum": 0, "description": "Failed tasks queued again."},
         more={"type": "boolean", "description": "More failed tasks are left: call again."},
     ),
-    "Stats": closed(
-        ["counts", "total", "by_priority", "queues", "completed_per_minute"],
-        counts=closed(
-            [s.value for s in Status],
-            **{s.value: {"type": "integer", "minimum": 0} for s in Status},
-        ),
+    "Stats": complete(
+        counts=complete(**{s.value: {"type": "integer", "minimum": 0} for s in Status}),
         total={"type": "integer", "minimum": 0},
         by_priority={
             "type": "object",
@@ -148,16 +127,14 @@ SCHEMAS: dict[str, Schema] = {
             "minItems": 60,
             "maxItems": 60,
             "description": "The last hour, oldest minute first, the current minute last.",
-            "items": closed(
-                ["minute", "count"],
+            "items": complete(
                 minute=TIMESTAMP,
                 count={"type": "integer", "minimum": 0},
             ),
         },
     ),
-    "Health": closed(["status"], status={"type": "string", "enum": ["ok"]}),
-    "Readiness": closed(
-        ["status", "broker", "database"],
+    "Health": complete(status={"type": "string", "enum": ["ok"]}),
+    "Readiness": complete(
         status={"type": "string", "enum": ["ready", "not ready"]},
         broker={"type": "boolean"},
         database={"type": "boolean"},

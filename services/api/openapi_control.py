@@ -10,6 +10,7 @@ from services.api.openapi_parts import (
     TASK_ID,
     Schema,
     closed,
+    complete,
     error,
     header,
     idempotency_key,
@@ -32,8 +33,7 @@ SCHEMAS: dict[str, Schema] = {
             "`cancelled` within about 2 s for an action that awaits).",
         },
     ),
-    "CancelledMany": closed(
-        ["count", "cancelled", "cancel_requested", "more"],
+    "CancelledMany": complete(
         count={"type": "integer", "minimum": 0, "description": "cancelled + cancel_requested"},
         cancelled={"type": "integer", "minimum": 0, "description": "Ended at once."},
         cancel_requested={
@@ -43,8 +43,7 @@ SCHEMAS: dict[str, Schema] = {
         },
         more={"type": "boolean", "description": "More matching tasks are left: call again."},
     ),
-    "NewBatch": closed(
-        ["tasks"],
+    "NewBatch": complete(
         tasks={
             "type": "array",
             "minItems": 1,
@@ -52,8 +51,7 @@ SCHEMAS: dict[str, Schema] = {
             "items": ref("NewTask"),
         },
     ),
-    "AcceptedBatch": closed(
-        ["ids", "count"],
+    "AcceptedBatch": complete(
         ids={"type": "array", "items": {"type": "string", "format": "uuid"}},
         count={"type": "integer", "minimum": 1},
     ),

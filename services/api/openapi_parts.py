@@ -10,6 +10,7 @@ Schema = dict[str, Any]
 
 UUID_PATTERN = "^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$"
 JSON = "application/json"
+TIMESTAMP = {"type": "string", "format": "date-time"}
 ACTION_FILTER = {"type": "string", "maxLength": MAX_ACTION_LENGTH}
 # the path parameter of every /tasks/{task_id} route
 TASK_ID = [{"$ref": "#/components/parameters/TaskId"}]
@@ -31,6 +32,11 @@ def closed(required: list[str], **properties: Schema) -> Schema:
         "properties": properties,
         "additionalProperties": False,
     }
+
+
+def complete(**properties: Schema) -> Schema:
+    """A closed object schema whose every property is always sent."""
+    return closed(list(properties), **properties)
 
 
 def json_body(schema: Schema, description: str, headers: Schema | None = None) -> Schema:

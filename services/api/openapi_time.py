@@ -4,8 +4,10 @@ the /schedules endpoints."""
 from __future__ import annotations
 
 from services.api.openapi_parts import (
+    TIMESTAMP,
     Schema,
     closed,
+    complete,
     error,
     json_body,
     json_request,
@@ -18,7 +20,6 @@ from services.api.recurrence import MAX_ACTION_LENGTH, MAX_EVERY_S
 from services.api.recurrence import NAME as NAME_PATTERN
 from services.api.timing import MAX_DELAY_S, MIN_SECONDS
 
-TIMESTAMP = {"type": "string", "format": "date-time"}
 SECONDS = {"type": "number", "minimum": MIN_SECONDS}
 NAME = {"type": "string", "pattern": f"^{NAME_PATTERN.pattern}$"}
 
@@ -62,22 +63,7 @@ WHEN = {
 }
 
 SCHEMAS: dict[str, Schema] = {
-    "Schedule": closed(
-        [
-            "name",
-            "action",
-            "data",
-            "cron",
-            "timezone",
-            "every_s",
-            "timeout_s",
-            "enabled",
-            "next_run_at",
-            "last_run_at",
-            "last_task_id",
-            "created_at",
-            "updated_at",
-        ],
+    "Schedule": complete(
         name={"type": "string"},
         action={"type": "string"},
         data={"type": "object"},
@@ -110,8 +96,7 @@ SCHEMAS: dict[str, Schema] = {
         },
         "additionalProperties": False,
     },
-    "ScheduleList": closed(
-        ["schedules", "count"],
+    "ScheduleList": complete(
         schedules={"type": "array", "items": ref("Schedule")},
         count={"type": "integer", "minimum": 0},
     ),
