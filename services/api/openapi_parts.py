@@ -54,6 +54,9 @@ def header(description: str, schema: Schema | None = None) -> Schema:
     return {"description": description, "schema": schema or {"type": "string"}}
 
 
+RETRY_AFTER = {"Retry-After": header("Seconds to wait before trying again.")}
+
+
 def responses(**by_status: Schema) -> Schema:
     return {status.removeprefix("s"): response for status, response in by_status.items()}
 
