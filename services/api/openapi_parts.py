@@ -106,9 +106,9 @@ def operation(
     bad_request: bool = True,
     **by_status: Schema,
 ) -> Schema:
-    """One operation, with the answers its kind always has: 401 unless it is public, 400 unless
-    it reads no input at all, 415 when it takes a body. `by_status` (s200=...) adds the rest and
-    may restate one of these."""
+    """One operation, with the answers it shares with its kind: 400 unless it reads no input
+    (bad_request=False), 401 unless it is public, 415 when it takes a body. `by_status` (s200=...)
+    adds the rest and may restate one of these; the answers come in status order."""
     answers: Schema = {}
     if bad_request:
         answers["400"] = use("BadRequest")
