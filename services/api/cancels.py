@@ -19,7 +19,7 @@ from aiohttp import web
 from services.api import queries, transitions
 from services.api.keys import metrics_key, publisher_key, reader_key, writer_key
 from services.api.responses import json_response
-from services.api.validation import MAX_ACTION_LENGTH, parse_task_id
+from services.api.validation import action_filter, parse_task_id
 from shared.clock import now_ms
 from shared.control import encode_cancel
 from shared.errors import ConflictError, NotFoundError, PublishError, ValidationError
@@ -75,9 +75,7 @@ def parse_cancel_query(query: Mapping[str, str]) -> tuple[list[Status], str | No
     raw = query.get("status") or None
     if raw is not None and raw not in allowed:
         raise ValidationError(f"status must be one of {', '.join(allowed)}", "status")
-    action = query.get("action") or None
-    if action is not None and len(action) > MAX_ACTION_LENGTH:
-        raise ValidationError(f"action must be 1-{MAX_ACTION_LENGTH} characters", "action")
+    action = action_filter(query)
     return ([Status(raw)] if raw is not None else [Status(s) for s in allowed]), action
 
 

@@ -16,9 +16,10 @@ from services.api.openapi_parts import (
     ref,
     use,
 )
-from services.api.recurrence import MAX_ACTION_LENGTH, MAX_EVERY_S
+from services.api.recurrence import MAX_EVERY_S
 from services.api.recurrence import NAME as NAME_PATTERN
 from services.api.timing import MAX_DELAY_S, MIN_SECONDS
+from services.api.validation import MAX_ACTION_LENGTH
 
 SECONDS = {"type": "number", "minimum": MIN_SECONDS}
 NAME = {"type": "string", "pattern": f"^{NAME_PATTERN.pattern}$"}

@@ -13,11 +13,10 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from cronsim import CronSim, CronSimError
 
 from services.api.timing import parse_timeout
-from services.api.validation import check_data, checked_object, parse_json
+from services.api.validation import check_data, checked_object, parse_action, parse_json
 from shared.errors import UnprocessableError, ValidationError
 
 NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
-MAX_ACTION_LENGTH = 100
 MAX_EVERY_S = 366 * 86400
 CREATE_FIELDS = frozenset(
     {"name", "action", "data", "cron", "timezone", "every_s", "timeout_s", "enabled"}
@@ -113,9 +112,7 @@ def parse_create(body: bytes, timeout_limit_s: float) -> Recurrence:
     name = payload.get("name")
     if not isinstance(name, str) or not name_ok(name):
         raise ValidationError("name must be 1-100 letters, digits, '.', '_' or '-'", "name")
-    action = payload.get("action")
-    if not isinstance(action, str) or not action.strip() or len(action) > MAX_ACTION_LENGTH:
-        raise ValidationError(f"action must be 1-{MAX_ACTION_LENGTH} characters", "action")
+    action = parse_action(payload.get("action"))
     spec = Recurrence(
         name=name,
         action=action,

@@ -60,10 +60,8 @@ def parse_submission(body: bytes, timeout_limit_s: float = math.inf) -> Submissi
     return parse_task(parse_json(body), timeout_limit_s)
 
 
-def parse_task(payload: object, timeout_limit_s: float = math.inf) -> Submission:
-    """Check one task as submitted (alone, or as an item of a batch)."""
-    payload = checked_object(payload, SUBMISSION_FIELDS)
-    action = payload.get("action")
+def parse_action(action: object) -> str:
+    """The action of a task or a schedule as submitted: a name of 1-100 characters."""
     if action is None or action == "":
         raise ValidationError("action required", "action")
     if not isinstance(action, str):
@@ -72,6 +70,21 @@ def parse_task(payload: object, timeout_limit_s: float = math.inf) -> Submission
         raise ValidationError(
             f"action must be 1-{MAX_ACTION_LENGTH} characters, not blank", "action"
         )
+    return action
+
+
+def action_filter(query: Mapping[str, str]) -> str | None:
+    """The `action` query parameter of a listing or a bulk operation (absent or empty: all)."""
+    action = query.get("action") or None
+    if action is not None and len(action) > MAX_ACTION_LENGTH:
+        raise ValidationError(f"action must be 1-{MAX_ACTION_LENGTH} characters", "action")
+    return action
+
+
+def parse_task(payload: object, timeout_limit_s: float = math.inf) -> Submission:
+    """Check one task as submitted (alone, or as an item of a batch)."""
+    payload = checked_object(payload, SUBMISSION_FIELDS)
+    action = parse_action(payload.get("action"))
     data = payload.get("data", {})
     if data is None:
         data = {}
@@ -121,9 +134,7 @@ def parse_list_query(query: Mapping[str, str]) -> ListQuery:
     if unknown:
         raise ValidationError(f"unknown query parameter: {unknown[0]}", unknown[0])
     status = _status(query.get("status"))
-    action = query.get("action") or None
-    if action is not None and len(action) > MAX_ACTION_LENGTH:
-        raise ValidationError(f"action must be 1-{MAX_ACTION_LENGTH} characters", "action")
+    action = action_filter(query)
     raw_limit = query.get("limit")
     limit = DEFAULT_LIMIT
     if raw_limit is not None:
@@ -163,9 +174,7 @@ def parse_retry_query(query: Mapping[str, str]) -> str | None:
         raise ValidationError(f"unknown query parameter: {unknown[0]}", unknown[0])
     if query.get("status", "failed") != "failed":
         raise ValidationError("only failed tasks can be retried: use status=failed", "status")
-    action = query.get("action") or None
-    if action is not None and len(action) > MAX_ACTION_LENGTH:
-        raise ValidationError(f"action must be 1-{MAX_ACTION_LENGTH} characters", "action")
+    action = action_filter(query)
     return action
 
 
