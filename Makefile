@@ -15,6 +15,8 @@ STAMP := $(VENV)/.installed
 STACK ?= auto
 PYTEST_ARGS ?=
 BENCH_ARGS ?=
+# two: most tests wait on a broker or a process rather than compute (0: all in one process)
+TEST_WORKERS ?= 2
 CLUSTER ?=
 cluster_mode := $(filter 1,$(CLUSTER))
 COMPOSE_CLUSTER := -f compose.yaml -f deploy/compose.cluster.yaml --profile cluster
@@ -62,8 +64,8 @@ logs: ## follow the service logs
 status: ## show what is running
 	@if $(use_docker); then docker compose ps; else $(PY) scripts/localstack.py status; fi
 
-test: install ## run the tests (PYTEST_ARGS=... passes options on)
-	@rc=0; $(VENV)/bin/pytest $(PYTEST_ARGS) || rc=$$?; \
+test: install ## run the tests on TEST_WORKERS processes (PYTEST_ARGS=... passes options on)
+	@rc=0; $(VENV)/bin/pytest -n $(TEST_WORKERS) --dist loadgroup $(PYTEST_ARGS) || rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "make test: FAILED: pytest collected no tests (exit 5)" >&2; fi; \
 	exit $$rc
 

@@ -17,6 +17,14 @@ from tests.support.broker import Broker, NoBroker, test_broker
 from tests.support.processes import Stack, free_port
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """`make test` runs on pytest-xdist workers with `--dist loadgroup`: the cluster tests share
+    one three-node cluster on fixed ports, so one worker runs them all, one after another."""
+    for item in items:
+        if item.get_closest_marker("cluster"):
+            item.add_marker(pytest.mark.xdist_group("cluster"))
+
+
 @pytest.fixture(scope="session")
 def broker() -> Iterator[Broker]:
     """The broker for integration tests, isolated in a vhost deleted after the run.
