@@ -27,6 +27,7 @@ import pytest
 from scripts import cluster
 from shared.config import Settings
 from shared.names import Names
+from tests.support.broker import delete_prefixed, management_api
 from tests.support.processes import ServiceProcess, Stack, free_port
 
 pytestmark = [pytest.mark.cluster, pytest.mark.chaos]
@@ -60,7 +61,7 @@ def nodes(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
 
 
 def management() -> httpx.Client:
-    return httpx.Client(base_url=cluster.MGMT_URL, auth=("guest", "guest"), timeout=10)
+    return management_api(cluster.MGMT_URL)
 
 
 @pytest.fixture
@@ -87,10 +88,7 @@ def settings(nodes: None, tmp_path: Path) -> Iterator[Settings]:
     # every node back first: the queues live on all three
     cluster.up()
     with management() as api:
-        for kind in ("queues", "exchanges"):
-            for item in api.get(f"/api/{kind}/%2F", params={"columns": "name"}).json():
-                if item["name"] == made.queue or item["name"].startswith(made.queue + "."):
-                    api.delete(f"/api/{kind}/%2F/{item['name']}")
+        delete_prefixed(api, "/", made.queue)
 
 
 @dataclass
