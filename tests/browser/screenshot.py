@@ -21,6 +21,7 @@ from shared.config import Settings
 from tests.browser.chromium import chromium, missing_reason
 from tests.support.broker import test_broker
 from tests.support.processes import ROOT, Stack, free_port
+from tests.support.waiting import wait_task_status
 
 WORDS = ["invoice", "report", "hello world", "thumbnail", "welcome email", "nightly export"]
 
@@ -97,8 +98,7 @@ def main() -> None:
                 schedules(api)
                 traffic(api, args.minutes, rng)
                 failed = submit(api, "fail", {"message": "upstream timed out after 30s"})
-                while api.get(f"/tasks/{failed}").json()["status"] != "failed":
-                    time.sleep(0.2)
+                wait_task_status(api, failed, {"failed"}, timeout=120, every=0.2)
                 # a little in flight: six long tasks run while short ones go on completing
                 for _ in range(6):
                     submit(api, "sleep", {"seconds": 60})

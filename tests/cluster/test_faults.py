@@ -28,7 +28,9 @@ from scripts import cluster
 from shared.config import Settings
 from shared.names import Names
 from tests.support.broker import delete_prefixed, management_api
+from tests.support.observe import query
 from tests.support.processes import ServiceProcess, Stack, free_port
+from tests.support.waiting import wait_until
 
 pytestmark = [pytest.mark.cluster, pytest.mark.chaos]
 
@@ -190,25 +192,13 @@ def running(settings: Settings, tmp_path: Path) -> Iterator[Running]:
 
 
 def rows(settings: Settings) -> dict[str, sqlite3.Row]:
-    conn = sqlite3.connect(f"file:{settings.db_path}?mode=ro", uri=True, timeout=10)
-    conn.row_factory = sqlite3.Row
-    try:
-        return {r["id"]: r for r in conn.execute("SELECT * FROM tasks")}
-    finally:
-        conn.close()
+    return {r["id"]: r for r in query(settings, "SELECT * FROM tasks")}
 
 
 def drained(settings: Settings) -> bool:
     return not any(
         r["status"] in ("queued", "running", "retrying") for r in rows(settings).values()
     )
-
-
-def wait(check: Callable[[], bool], timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not check():
-        assert time.monotonic() < deadline, f"timed out after {timeout}s waiting for {what}"
-        time.sleep(0.5)
 
 
 def consumers_back(run: Running) -> bool:
@@ -282,10 +272,10 @@ def run_fault(run: Running, name: str, fault: Callable[[], None]) -> Load:
     assert any(o.status == 202 for o in tail), "202s again once the fault was over"
     cluster.up()  # whatever the fault left, all three run again
     try:
-        wait(lambda: drained(run.settings), DRAIN_TIMEOUT_S, "the backlog to drain")
+        wait_until(lambda: drained(run.settings), DRAIN_TIMEOUT_S, "the backlog to drain", 0.5)
     except AssertionError as exc:
         raise AssertionError(f"{exc}\n{stuck_report(run)}") from None
-    wait(lambda: consumers_back(run), 60, "the consumers to be back on the work queue")
+    wait_until(lambda: consumers_back(run), 60, "the consumers to be back on the work queue", 0.5)
 
     stored = rows(run.settings)
     accepted = load.accepted()
@@ -414,12 +404,13 @@ def test_delayed_tasks_survive_kill_9_of_every_process_and_a_whole_broker_restar
     cluster.up()
     running.api = running.stack.api()
     running.consumers = [running.stack.consumer(c.settings) for c in running.consumers]
-    wait(
+    wait_until(
         lambda: all(
             r["status"] == "completed" for i, r in rows(running.settings).items() if i in ids
         ),
         DRAIN_TIMEOUT_S,
         "the delayed tasks to complete",
+        every=0.5,
     )
     stored = rows(running.settings)
     for task_id, text in zip(ids, (f"e{n}" for n in range(10)), strict=True):

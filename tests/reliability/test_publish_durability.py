@@ -2,25 +2,18 @@
 
 from __future__ import annotations
 
-import urllib.parse
-
 import httpx
 import pytest
 
 from shared.clock import now_ms
 from shared.config import Settings
 from shared.names import Names
-from tests.reliability.observe import (
-    consumer_metric,
-    query,
-    status_of,
-    wait_final,
-    wait_until,
-)
 from tests.reliability.tcp_proxy import TcpProxy
-from tests.support.broker import Broker
+from tests.support.broker import Broker, segment
+from tests.support.observe import consumer_metric, query, status_of
 from tests.support.processes import Stack
 from tests.support.rows import plant_into
+from tests.support.waiting import wait_final_row, wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -35,10 +28,6 @@ def assert_not_queued(response: httpx.Response) -> None:
 
 def ready(client: httpx.Client) -> int:
     return client.get("/readyz").status_code
-
-
-def _q(value: str) -> str:
-    return urllib.parse.quote(value, safe="")
 
 
 def plant_failed(settings: Settings) -> str:
@@ -94,12 +83,12 @@ def test_broker_down_means_503_then_publishing_resumes(
     assert response.status_code == 202, response.text
     accepted.append(response.json()["id"])
     for task_id in accepted:
-        assert wait_final(settings, task_id)["status"] == "completed"
+        assert wait_final_row(settings, task_id)["status"] == "completed"
     # every 503 withdrew its row: the database holds exactly the accepted tasks
     assert row_ids(settings) == {*accepted, failed}
     replayed = client.post(f"/tasks/{failed}/retry")
     assert replayed.status_code == 202, replayed.text
-    assert wait_final(settings, failed)["status"] == "completed"
+    assert wait_final_row(settings, failed)["status"] == "completed"
 
 
 def test_unconfirmed_publish_times_out_to_503(
@@ -129,7 +118,7 @@ def test_unconfirmed_publish_times_out_to_503(
     assert row_ids(settings) == set()
     response = client.post("/tasks", json=TASK)
     assert response.status_code == 202, response.text
-    assert wait_final(settings, response.json()["id"])["status"] == "completed"
+    assert wait_final_row(settings, response.json()["id"])["status"] == "completed"
 
 
 def test_returned_publish_is_503(
@@ -140,9 +129,9 @@ def test_returned_publish_is_503(
     stack.migrate()
     stack.api()
     stack.consumer()
-    binding = f"/api/bindings/{_q(broker.vhost)}/e/{_q(names.exchange)}/q/{_q(names.work_queue)}"
+    binding = f"/api/bindings/{segment(broker.vhost)}/e/{segment(names.exchange)}/q/{segment(names.work_queue)}"
     with broker.api() as api:
-        api.delete(f"{binding}/{_q(names.routing_key)}").raise_for_status()
+        api.delete(f"{binding}/{segment(names.routing_key)}").raise_for_status()
         try:
             assert_not_queued(client.post("/tasks", json=TASK))
             assert row_ids(settings) == set()
@@ -150,7 +139,7 @@ def test_returned_publish_is_503(
             api.post(binding, json={"routing_key": names.routing_key}).raise_for_status()
     response = client.post("/tasks", json=TASK)
     assert response.status_code == 202, response.text
-    assert wait_final(settings, response.json()["id"])["status"] == "completed"
+    assert wait_final_row(settings, response.json()["id"])["status"] == "completed"
 
 
 def test_nacked_publish_is_503_until_the_queue_drains(
@@ -161,7 +150,7 @@ def test_nacked_publish_is_503_until_the_queue_drains(
     names = Names(settings.queue)
     stack.migrate()
     stack.api()
-    policy = f"/api/policies/{_q(broker.vhost)}/full-{names.work_queue}"
+    policy = f"/api/policies/{segment(broker.vhost)}/full-{names.work_queue}"
     accepted: list[str] = []
     with broker.api() as api:
         api.put(
@@ -192,10 +181,10 @@ def test_nacked_publish_is_503_until_the_queue_drains(
 
             stack.consumer()
             for task_id in accepted:
-                assert wait_final(settings, task_id)["status"] == "completed"
+                assert wait_final_row(settings, task_id)["status"] == "completed"
             response = client.post("/tasks", json=TASK)
             assert response.status_code == 202, response.text
-            assert wait_final(settings, response.json()["id"])["status"] == "completed"
+            assert wait_final_row(settings, response.json()["id"])["status"] == "completed"
         finally:
             # (RabbitMQ 3.10 keeps refusing a channel whose queue lost its limit while full, so
             # the policy goes only once the queue has drained.)
