@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import uuid
 from collections.abc import AsyncIterator, Iterator
 from contextlib import ExitStack
 from pathlib import Path
@@ -14,7 +13,7 @@ import pytest
 from shared.broker import declare_topology
 from shared.config import Settings
 from tests.support.broker import Broker, NoBroker, test_broker
-from tests.support.processes import Stack, free_port
+from tests.support.processes import Stack, isolated_settings
 
 
 @pytest.fixture(scope="session")
@@ -39,19 +38,7 @@ def settings(broker: Broker, tmp_path: Path) -> Iterator[Settings]:
     The test's queues and exchanges are deleted after it (its services are stopped by then):
     hundreds of quorum queues left to the end of the run make the broker slow for everyone.
     """
-    made = Settings(
-        amqp_url=broker.amqp_url,
-        db_path=str(tmp_path / "tasks.db"),
-        http_host="127.0.0.1",
-        http_port=free_port(),
-        consumer_port=free_port(),
-        queue=f"t{uuid.uuid4().hex[:10]}",
-        work_delay_ms=0,
-        startup_timeout_s=15,
-        retry_delays_s=(0.2, 0.4),
-        shutdown_grace_s=10,
-        orphan_age_s=30,
-    )
+    made = isolated_settings(broker.amqp_url, tmp_path)
     yield made
     broker.delete_prefixed(made.queue)
 

@@ -13,7 +13,6 @@ import os
 import sqlite3
 import threading
 import time
-import uuid
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -29,7 +28,7 @@ from shared.config import Settings
 from shared.names import Names
 from tests.support.broker import delete_prefixed, management_api
 from tests.support.observe import query
-from tests.support.processes import ServiceProcess, Stack, free_port
+from tests.support.processes import ServiceProcess, Stack, free_port, isolated_settings
 from tests.support.waiting import wait_until
 
 pytestmark = [pytest.mark.cluster, pytest.mark.chaos]
@@ -69,13 +68,10 @@ def management() -> httpx.Client:
 @pytest.fixture
 def settings(nodes: None, tmp_path: Path) -> Iterator[Settings]:
     """Every node's URL, queues of this test's own, a database file of its own."""
-    made = Settings(
-        amqp_url=cluster.amqp_url_list(),
-        db_path=str(tmp_path / "tasks.db"),
-        http_host="127.0.0.1",
-        http_port=free_port(),
-        consumer_port=free_port(),
-        queue=f"c{uuid.uuid4().hex[:10]}",
+    made = isolated_settings(
+        cluster.amqp_url_list(),
+        tmp_path,
+        queue_prefix="c",
         work_delay_ms=5,
         # Every node restart returns the deliveries of the consumers connected to it, and a
         # quorum queue counts each return: a rolling restart alone can return a task 3-4 times.
@@ -83,7 +79,6 @@ def settings(nodes: None, tmp_path: Path) -> Iterator[Settings]:
         delivery_limit=20,
         startup_timeout_s=60,
         retry_delays_s=(0.5, 1.0),
-        shutdown_grace_s=10,
         orphan_age_s=5,
     )
     yield made
