@@ -1,4 +1,5 @@
-"""Fixtures: a real broker (its own vhost), settings per test, and real service processes."""
+"""Fixtures: a real broker (its own vhost), settings per test, a migrated database file, and real
+service processes."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from pathlib import Path
 import aio_pika
 import pytest
 
+from services.migrator.migrations import load_migrations, migrate
 from shared.broker import declare_topology
 from shared.config import Settings
 from tests.support.broker import Broker, NoBroker, test_broker
@@ -41,6 +43,15 @@ def settings(broker: Broker, tmp_path: Path) -> Iterator[Settings]:
     made = isolated_settings(broker.amqp_url, tmp_path)
     yield made
     broker.delete_prefixed(made.queue)
+
+
+@pytest.fixture
+def db_path(tmp_path: Path) -> str:
+    """A SQLite file in tmp_path with every migration applied, by its path (the file that
+    `settings.db_path` names): for tests of the database's own operations, with no service."""
+    path = str(tmp_path / "tasks.db")
+    migrate(path, load_migrations())
+    return path
 
 
 @pytest.fixture
