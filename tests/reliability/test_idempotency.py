@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
 import httpx
@@ -72,14 +73,11 @@ def test_concurrent_requests_with_one_key_make_one_task(
 
 
 def test_a_key_whose_first_request_fails_never_answers_202_for_nothing(
-    stack: Stack, settings: Settings, settings_with, make_proxy, client: httpx.Client
+    settings: Settings, api_via_proxy: Callable[..., TcpProxy], client: httpx.Client
 ) -> None:
     """The retry of a request still waiting for its confirm must not be told 202 for a task
     that the first request then withdraws (503)."""
-    proxy: TcpProxy = make_proxy()
-    stack.migrate()
-    stack.api(settings_with(settings, amqp_url=proxy.url(settings.amqp_url), publish_timeout_s=3))
-    stack.consumer()
+    proxy = api_via_proxy(publish_timeout_s=3)
     headers = {"Idempotency-Key": "stalled"}
 
     proxy.freeze()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import httpx
 import pytest
 
@@ -47,15 +49,9 @@ def row_ids(settings: Settings) -> set[str]:
 
 
 def test_broker_down_means_503_then_publishing_resumes(
-    stack: Stack, settings: Settings, settings_with, make_proxy, client: httpx.Client
+    settings: Settings, api_via_proxy: Callable[..., TcpProxy], client: httpx.Client
 ) -> None:
-    proxy: TcpProxy = make_proxy()
-    api_settings = settings_with(
-        settings, amqp_url=proxy.url(settings.amqp_url), publish_timeout_s=1
-    )
-    stack.migrate()
-    stack.api(api_settings)
-    stack.consumer()
+    proxy = api_via_proxy(publish_timeout_s=1)
     accepted = [client.post("/tasks", json=TASK).json()["id"]]
     failed = plant_failed(settings)
 
@@ -92,16 +88,10 @@ def test_broker_down_means_503_then_publishing_resumes(
 
 
 def test_unconfirmed_publish_times_out_to_503(
-    stack: Stack, settings: Settings, settings_with, make_proxy, client: httpx.Client
+    settings: Settings, api_via_proxy: Callable[..., TcpProxy], client: httpx.Client
 ) -> None:
     """A stalled network: the publish leaves, no confirm comes back within the timeout."""
-    proxy: TcpProxy = make_proxy()
-    api_settings = settings_with(
-        settings, amqp_url=proxy.url(settings.amqp_url), publish_timeout_s=1
-    )
-    stack.migrate()
-    stack.api(api_settings)
-    stack.consumer()
+    proxy = api_via_proxy(publish_timeout_s=1)
 
     proxy.freeze()
     try:
