@@ -28,6 +28,13 @@ def assert_not_queued(response: httpx.Response) -> None:
     assert int(response.headers["Retry-After"]) > 0
 
 
+def assert_queued_and_completed(client: httpx.Client, settings: Settings) -> None:
+    """A new task is accepted and runs: the API publishes again after the fault."""
+    response = client.post("/tasks", json=TASK)
+    assert response.status_code == 202, response.text
+    assert wait_final_row(settings, response.json()["id"])["status"] == "completed"
+
+
 def ready(client: httpx.Client) -> int:
     return client.get("/readyz").status_code
 
@@ -106,9 +113,7 @@ def test_unconfirmed_publish_times_out_to_503(
         "the consumer to skip the withdrawn task",
     )
     assert row_ids(settings) == set()
-    response = client.post("/tasks", json=TASK)
-    assert response.status_code == 202, response.text
-    assert wait_final_row(settings, response.json()["id"])["status"] == "completed"
+    assert_queued_and_completed(client, settings)
 
 
 def test_returned_publish_is_503(
@@ -127,9 +132,7 @@ def test_returned_publish_is_503(
             assert row_ids(settings) == set()
         finally:
             api.post(binding, json={"routing_key": names.routing_key}).raise_for_status()
-    response = client.post("/tasks", json=TASK)
-    assert response.status_code == 202, response.text
-    assert wait_final_row(settings, response.json()["id"])["status"] == "completed"
+    assert_queued_and_completed(client, settings)
 
 
 def test_nacked_publish_is_503_until_the_queue_drains(
@@ -172,9 +175,7 @@ def test_nacked_publish_is_503_until_the_queue_drains(
             stack.consumer()
             for task_id in accepted:
                 assert wait_final_row(settings, task_id)["status"] == "completed"
-            response = client.post("/tasks", json=TASK)
-            assert response.status_code == 202, response.text
-            assert wait_final_row(settings, response.json()["id"])["status"] == "completed"
+            assert_queued_and_completed(client, settings)
         finally:
             # (RabbitMQ 3.10 keeps refusing a channel whose queue lost its limit while full, so
             # the policy goes only once the queue has drained.)
