@@ -20,14 +20,18 @@ from pathlib import Path
 import httpx
 import psutil  # type: ignore[import-untyped, unused-ignore]
 
+from tests.support.broker import (
+    create_vhost,
+    credentials,
+    delete_prefixed,
+    delete_vhost,
+    management_api,
+    with_vhost,
+)
 from tests.support.processes import DATABASE_VARIABLES, ServiceProcess, free_port
 
 DEFAULT_AMQP_URL = "amqp://guest:guest@127.0.0.1:5672/"
 LOCAL_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
-
-
-def _quote(value: str) -> str:
-    return urllib.parse.quote(value, safe="")
 
 
 class BrokerSpace:
@@ -36,14 +40,10 @@ class BrokerSpace:
     be a cluster's comma-separated list of node URLs. `close()` removes what it made."""
 
     def __init__(self, amqp_url: str, mgmt_url: str | None, own_vhost: bool = True) -> None:
-        urls = [url.strip() for url in amqp_url.split(",") if url.strip()]
-        parts = urllib.parse.urlsplit(urls[0])
-        self.base_url = urls[0]
+        self.base_url = next(url.strip() for url in amqp_url.split(",") if url.strip())
+        parts = urllib.parse.urlsplit(self.base_url)
         self.mgmt = mgmt_url or f"http://{parts.hostname}:15672"
-        self.auth = (
-            urllib.parse.unquote(parts.username or "guest"),
-            urllib.parse.unquote(parts.password or "guest"),
-        )
+        self.auth = credentials(self.base_url)
         self.prefix = f"bench{uuid.uuid4().hex[:8]}"
         self.vhost: str | None = None
         self.amqp_url = amqp_url
@@ -52,24 +52,13 @@ class BrokerSpace:
             return
         try:
             with self._api() as api:
-                vhost = f"taskq-bench-{uuid.uuid4().hex[:8]}"
-                api.put(f"/api/vhosts/{_quote(vhost)}").raise_for_status()
-                api.put(
-                    f"/api/permissions/{_quote(vhost)}/{_quote(self.auth[0])}",
-                    json={"configure": ".*", "write": ".*", "read": ".*"},
-                ).raise_for_status()
-            self.vhost = vhost
-            self.amqp_url = ",".join(
-                urllib.parse.urlunsplit(
-                    urllib.parse.urlsplit(url)._replace(path="/" + _quote(vhost))
-                )
-                for url in urls
-            )
+                self.vhost = create_vhost(api, self.auth[0], "taskq-bench")
         except httpx.HTTPError:
-            pass  # no management API: unique queue names on the default vhost, deleted by name
+            return  # no management API: unique queue names on the default vhost, deleted by name
+        self.amqp_url = with_vhost(amqp_url, self.vhost)
 
     def _api(self) -> httpx.Client:
-        return httpx.Client(base_url=self.mgmt, auth=self.auth, timeout=10)
+        return management_api(self.mgmt, self.auth)
 
     def queue_name(self, role: str) -> str:
         return f"{self.prefix}-{role}"
@@ -77,15 +66,9 @@ class BrokerSpace:
     def close(self) -> None:
         with contextlib.suppress(httpx.HTTPError), self._api() as api:
             if self.vhost is not None:
-                api.delete(f"/api/vhosts/{_quote(self.vhost)}")
-                return
-            vhost = _quote(self.default_vhost)
-            for queue in api.get(f"/api/queues/{vhost}").json():
-                if queue["name"].startswith(self.prefix):
-                    api.delete(f"/api/queues/{vhost}/{_quote(queue['name'])}")
-            for exchange in api.get(f"/api/exchanges/{vhost}").json():
-                if exchange["name"].startswith(self.prefix):
-                    api.delete(f"/api/exchanges/{vhost}/{_quote(exchange['name'])}")
+                delete_vhost(api, self.vhost)
+            else:
+                delete_prefixed(api, self.default_vhost, self.prefix)
 
     def describe(self) -> str:
         if self.vhost:

@@ -28,7 +28,6 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import NoReturn
@@ -176,16 +175,6 @@ def http_ok(url: str) -> bool:
         return False
 
 
-def wait_until(check: Callable[[], bool], timeout_s: float, interval_s: float = 1.0) -> bool:
-    deadline = time.monotonic() + timeout_s
-    while True:
-        if check():
-            return True
-        if time.monotonic() >= deadline:
-            return False
-        time.sleep(interval_s)
-
-
 # -- the supervisord that `up` started ------------------------------------------------------------
 
 
@@ -262,7 +251,7 @@ def ensure_broker(stack: Stack) -> None:
     if may_start:
         say("RabbitMQ is not running; starting the local rabbitmq-server (we are root)")
         subprocess.run(["rabbitmq-server", "-detached"], stdin=subprocess.DEVNULL, check=False)
-        if wait_until(lambda: amqp_answers(host, port), 60):
+        if cluster.wait_until(lambda: amqp_answers(host, port), 60):
             return
         fail(f"started rabbitmq-server but it does not answer on {host}:{port} after 60 s")
     fail(
@@ -291,7 +280,7 @@ def ensure_management_ui(stack: Stack) -> None:
     if result.returncode != 0:
         detail = (result.stderr or result.stdout).strip().splitlines()[-1:] or ["no output"]
         print(f"warning: rabbitmq-plugins failed (exit {result.returncode}): {detail[0]}")
-    elif not wait_until(lambda: http_answers(ui), 30):
+    elif not cluster.wait_until(lambda: http_answers(ui), 30):
         print(f"warning: the management UI still does not answer on {host}:{MGMT_PORT}")
 
 
@@ -327,7 +316,9 @@ def start_supervisord(stack: Stack) -> None:
         stdin=subprocess.DEVNULL,
         check=False,
     )
-    if result.returncode != 0 or not wait_until(lambda: running_pid(stack) is not None, 10, 0.2):
+    if result.returncode != 0 or not cluster.wait_until(
+        lambda: running_pid(stack) is not None, 10, 0.2
+    ):
         fail(f"supervisord did not start; see {stack.run_dir / 'supervisord.log'}")
 
 
@@ -394,7 +385,7 @@ def stop(stack: Stack) -> None:
     say(f"stopping supervisord pid {pid} and the services it runs")
     os.kill(pid, signal.SIGTERM)
     # each child gets stopwaitsecs (40 s) to drain before SIGKILL; leave room for both
-    if not wait_until(lambda: not _is_our_supervisord(pid), 90, 0.2):
+    if not cluster.wait_until(lambda: not _is_our_supervisord(pid), 90, 0.2):
         fail(f"supervisord pid {pid} is still running after 90 s; see {stack.run_dir}")
     stack.pid_file.unlink(missing_ok=True)
     say("stopped")

@@ -1,9 +1,9 @@
-"""Fixtures: a real broker (its own vhost), settings per test, and real service processes."""
+"""Fixtures: a real broker (its own vhost), settings per test, a migrated database file, and real
+service processes."""
 
 from __future__ import annotations
 
 import dataclasses
-import uuid
 from collections.abc import AsyncIterator, Iterator
 from contextlib import ExitStack
 from pathlib import Path
@@ -11,10 +11,11 @@ from pathlib import Path
 import aio_pika
 import pytest
 
+from services.migrator.migrations import load_migrations, migrate
 from shared.broker import declare_topology
 from shared.config import Settings
 from tests.support.broker import Broker, NoBroker, test_broker
-from tests.support.processes import Stack, free_port
+from tests.support.processes import Stack, isolated_settings
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -47,21 +48,18 @@ def settings(broker: Broker, tmp_path: Path) -> Iterator[Settings]:
     The test's queues and exchanges are deleted after it (its services are stopped by then):
     hundreds of quorum queues left to the end of the run make the broker slow for everyone.
     """
-    made = Settings(
-        amqp_url=broker.amqp_url,
-        db_path=str(tmp_path / "tasks.db"),
-        http_host="127.0.0.1",
-        http_port=free_port(),
-        consumer_port=free_port(),
-        queue=f"t{uuid.uuid4().hex[:10]}",
-        work_delay_ms=0,
-        startup_timeout_s=15,
-        retry_delays_s=(0.2, 0.4),
-        shutdown_grace_s=10,
-        orphan_age_s=30,
-    )
+    made = isolated_settings(broker.amqp_url, tmp_path)
     yield made
     broker.delete_prefixed(made.queue)
+
+
+@pytest.fixture
+def db_path(tmp_path: Path) -> str:
+    """A SQLite file in tmp_path with every migration applied, by its path (the file that
+    `settings.db_path` names): for tests of the database's own operations, with no service."""
+    path = str(tmp_path / "tasks.db")
+    migrate(path, load_migrations())
+    return path
 
 
 @pytest.fixture

@@ -9,10 +9,9 @@ import signal
 import subprocess
 import sys
 import tempfile
-import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,6 +20,7 @@ import pytest
 
 from tests.support.broker import Broker, vhost_on
 from tests.support.processes import ROOT, free_port
+from tests.support.waiting import wait_until
 
 VENV = Path(sys.executable).parent.parent
 _opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
@@ -34,13 +34,6 @@ def http_status(url: str) -> int | None:
         return error.code
     except (urllib.error.URLError, OSError):
         return None
-
-
-def eventually(check: Callable[[], bool], timeout_s: float, what: str) -> None:
-    deadline = time.monotonic() + timeout_s
-    while not check():
-        assert time.monotonic() < deadline, f"timed out after {timeout_s} s waiting for {what}"
-        time.sleep(0.3)
 
 
 def alive(pid: int) -> bool:
@@ -166,13 +159,14 @@ def test_up_is_idempotent_restarts_crashes_and_down_stops_everything(
     assert stack.service_pids() == services
 
     os.kill(services["api"], signal.SIGKILL)
-    eventually(
+    wait_until(
         lambda: (
             stack.service_pids().get("api", services["api"]) != services["api"]
             and http_status(stack.readyz("TASKQ_HTTP_PORT")) == 200
         ),
         60,
         "supervisord to restart the killed API",
+        every=0.3,
     )
 
     everything = [supervisord, *stack.service_pids().values()]

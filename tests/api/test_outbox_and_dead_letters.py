@@ -8,7 +8,6 @@ import asyncio
 import sqlite3
 from collections.abc import AsyncIterator
 from contextlib import closing
-from pathlib import Path
 from typing import Any
 
 import aiosqlite
@@ -18,14 +17,13 @@ import pytest
 from services.api.deadletters import DeadLetters
 from services.api.metrics import ApiMetrics
 from services.api.outbox import Outbox
-from services.migrator.migrations import load_migrations, migrate
 from shared.clock import now_ms
 from shared.config import Settings
 from shared.db import BatchWriter, open_reader
 from shared.errors import PublishError
 from shared.models import Envelope
 from shared.names import Priority
-from tests.support.rows import plant_task
+from tests.support.rows import plant_into
 
 
 class StubPublisher:
@@ -57,13 +55,6 @@ class DeadMessage:
 
 
 @pytest.fixture
-def db_path(tmp_path: Path) -> str:
-    path = str(tmp_path / "tasks.db")
-    migrate(path, load_migrations())
-    return path
-
-
-@pytest.fixture
 async def parts(db_path: str) -> AsyncIterator[tuple[BatchWriter, aiosqlite.Connection]]:
     writer = BatchWriter(db_path)
     await writer.start()
@@ -79,17 +70,22 @@ def rows(db_path: str) -> dict[str, sqlite3.Row]:
         return {r["id"]: r for r in conn.execute("SELECT * FROM tasks")}
 
 
-def plant(db_path: str, **row: Any) -> str:
-    with closing(sqlite3.connect(db_path, isolation_level=None)) as conn:
-        return plant_task(conn, **row)
+@pytest.fixture
+def publisher() -> StubPublisher:
+    return StubPublisher()
 
 
-def make_outbox(
-    parts: tuple[BatchWriter, aiosqlite.Connection], publisher: StubPublisher
-) -> Outbox:
+@pytest.fixture
+def outbox(parts: tuple[BatchWriter, aiosqlite.Connection], publisher: StubPublisher) -> Outbox:
     writer, reader = parts
     settings = Settings(orphan_age_s=5)
     return Outbox(writer, reader, publisher, settings, ApiMetrics())  # type: ignore[arg-type]
+
+
+@pytest.fixture
+def dead_letters(parts: tuple[BatchWriter, aiosqlite.Connection]) -> DeadLetters:
+    writer, _ = parts
+    return DeadLetters(writer, ApiMetrics())
 
 
 async def settled() -> None:
@@ -99,11 +95,9 @@ async def settled() -> None:
 
 
 async def test_send_marks_a_task_published_once_the_broker_confirms(
-    db_path: str, parts: tuple[BatchWriter, aiosqlite.Connection]
+    db_path: str, publisher: StubPublisher, outbox: Outbox
 ) -> None:
-    publisher = StubPublisher()
-    outbox = make_outbox(parts, publisher)
-    task_id = plant(db_path, published=False)
+    task_id = plant_into(db_path, published=False)
     await outbox.send(Envelope(task_id, "uppercase", {}), Priority.HIGH)
     await settled()
     assert publisher.sent == [(task_id, Priority.HIGH)]
@@ -111,12 +105,10 @@ async def test_send_marks_a_task_published_once_the_broker_confirms(
 
 
 async def test_a_refused_send_leaves_the_row_for_the_sweep(
-    db_path: str, parts: tuple[BatchWriter, aiosqlite.Connection]
+    db_path: str, publisher: StubPublisher, outbox: Outbox
 ) -> None:
-    publisher = StubPublisher()
     publisher.refuse_from = 0
-    outbox = make_outbox(parts, publisher)
-    task_id = plant(db_path, published=False)
+    task_id = plant_into(db_path, published=False)
     with pytest.raises(PublishError):
         await outbox.send(Envelope(task_id, "uppercase", {}), Priority.NORMAL)
     await settled()
@@ -124,17 +116,15 @@ async def test_a_refused_send_leaves_the_row_for_the_sweep(
 
 
 async def test_the_sweep_resends_only_old_unconfirmed_queued_tasks_in_their_lane(
-    db_path: str, parts: tuple[BatchWriter, aiosqlite.Connection]
+    db_path: str, publisher: StubPublisher, outbox: Outbox
 ) -> None:
-    publisher = StubPublisher()
-    outbox = make_outbox(parts, publisher)
     old = now_ms() - 60_000
-    orphan = plant(db_path, published=False, created_at=old)
+    orphan = plant_into(db_path, published=False, created_at=old)
     with closing(sqlite3.connect(db_path, isolation_level=None)) as conn:
         conn.execute("UPDATE tasks SET priority = 'high' WHERE id = ?", (orphan,))
-    plant(db_path, published=False)  # too young: its confirm may still come
-    plant(db_path, published=True, created_at=old)  # confirmed
-    plant(db_path, status="completed", published=False, created_at=old)  # ran already
+    plant_into(db_path, published=False)  # too young: its confirm may still come
+    plant_into(db_path, published=True, created_at=old)  # confirmed
+    plant_into(db_path, status="completed", published=False, created_at=old)  # ran already
     assert await outbox.sweep() == 1
     await settled()
     assert publisher.sent == [(orphan, Priority.HIGH)]
@@ -142,13 +132,11 @@ async def test_the_sweep_resends_only_old_unconfirmed_queued_tasks_in_their_lane
 
 
 async def test_the_sweep_stops_at_the_first_refusal(
-    db_path: str, parts: tuple[BatchWriter, aiosqlite.Connection]
+    db_path: str, publisher: StubPublisher, outbox: Outbox
 ) -> None:
-    publisher = StubPublisher()
     publisher.refuse_from = 1
-    outbox = make_outbox(parts, publisher)
     old = now_ms() - 60_000
-    first, second = (plant(db_path, published=False, created_at=old + n) for n in range(2))
+    first, second = (plant_into(db_path, published=False, created_at=old + n) for n in range(2))
     assert await outbox.sweep() == 1
     await settled()
     stored = rows(db_path)
@@ -156,13 +144,12 @@ async def test_the_sweep_stops_at_the_first_refusal(
 
 
 async def test_a_dead_letter_is_recorded_and_its_task_failed_with_the_reason(
-    db_path: str, parts: tuple[BatchWriter, aiosqlite.Connection]
+    db_path: str, dead_letters: DeadLetters
 ) -> None:
-    writer, _ = parts
-    task_id = plant(db_path, status="running", attempts=20)
+    task_id = plant_into(db_path, status="running", attempts=20)
     body = Envelope(task_id, "uppercase", {"text": "x"}).encode()
     message = DeadMessage(body, {"x-death": [{"reason": b"delivery_limit"}]})
-    await DeadLetters(writer, ApiMetrics()).handle(message)  # type: ignore[arg-type]
+    await dead_letters.handle(message)  # type: ignore[arg-type]
     assert message.settled == ["ack"]
     row = rows(db_path)[task_id]
     assert (row["status"], row["error"]) == ("failed", "dead-lettered: delivery_limit")
@@ -172,26 +159,23 @@ async def test_a_dead_letter_is_recorded_and_its_task_failed_with_the_reason(
 
 
 async def test_a_failed_task_keeps_its_actions_error_and_a_completed_one_stays(
-    db_path: str, parts: tuple[BatchWriter, aiosqlite.Connection]
+    db_path: str, dead_letters: DeadLetters
 ) -> None:
-    writer, _ = parts
-    failed = plant(db_path, status="failed", attempts=3, error="boom")
-    done = plant(db_path, status="completed", attempts=1, result={"output": 1})
-    letters = DeadLetters(writer, ApiMetrics())
+    failed = plant_into(db_path, status="failed", attempts=3, error="boom")
+    done = plant_into(db_path, status="completed", attempts=1, result={"output": 1})
     for task_id in (failed, done):
         body = Envelope(task_id, "sum", {}).encode()
-        await letters.handle(DeadMessage(body, {"x-first-death-reason": "rejected"}))  # type: ignore[arg-type]
+        await dead_letters.handle(DeadMessage(body, {"x-first-death-reason": "rejected"}))  # type: ignore[arg-type]
     stored = rows(db_path)
     assert (stored[failed]["status"], stored[failed]["error"]) == ("failed", "boom")
     assert stored[done]["status"] == "completed"
 
 
 async def test_a_poison_message_is_recorded_without_a_task(
-    db_path: str, parts: tuple[BatchWriter, aiosqlite.Connection]
+    db_path: str, dead_letters: DeadLetters
 ) -> None:
-    writer, _ = parts
     message = DeadMessage(b"\xffnot json", {"x-death": [{"reason": "rejected"}]})
-    await DeadLetters(writer, ApiMetrics()).handle(message)  # type: ignore[arg-type]
+    await dead_letters.handle(message)  # type: ignore[arg-type]
     assert message.settled == ["ack"]
     with closing(sqlite3.connect(db_path)) as conn:
         ((task_id, reason),) = conn.execute("SELECT task_id, reason FROM dead_letters").fetchall()
@@ -199,12 +183,11 @@ async def test_a_poison_message_is_recorded_without_a_task(
 
 
 async def test_a_dead_letter_that_cannot_be_recorded_stays_in_the_queue(
-    db_path: str, parts: tuple[BatchWriter, aiosqlite.Connection]
+    db_path: str, dead_letters: DeadLetters
 ) -> None:
-    writer, _ = parts
     with closing(sqlite3.connect(db_path, isolation_level=None)) as conn:
         conn.execute("DROP TABLE dead_letters")
     body = orjson.dumps({"id": "x"})
     message = DeadMessage(body, {})
-    await DeadLetters(writer, ApiMetrics()).handle(message)  # type: ignore[arg-type]
+    await dead_letters.handle(message)  # type: ignore[arg-type]
     assert message.settled == ["nack(requeue=True)"]

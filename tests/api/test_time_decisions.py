@@ -7,8 +7,8 @@ from __future__ import annotations
 import sqlite3
 import uuid
 from collections.abc import Iterator
+from contextlib import closing
 from datetime import datetime
-from pathlib import Path
 from typing import Any, cast
 from zoneinfo import ZoneInfo
 
@@ -21,9 +21,9 @@ from services.api.recurrence import Recurrence, parse_create, parse_patch
 from services.api.retention import Retention, purge_interval
 from services.api.store import insert_task
 from services.api.timing import MAX_DELAY_S, parse_timing
-from services.migrator.migrations import load_migrations, migrate
-from shared.db import BatchWriter, WriteOp, configure
+from shared.db import BatchWriter, configure
 from shared.errors import UnprocessableError, ValidationError
+from tests.support.rows import apply
 
 T0 = 1_700_000_000_000
 
@@ -154,20 +154,12 @@ def test_patch_switches_between_cron_and_every_s() -> None:
 
 
 @pytest.fixture
-def db(tmp_path: Path) -> Iterator[sqlite3.Connection]:
-    path = str(tmp_path / "tasks.db")
-    migrate(path, load_migrations())
-    conn = sqlite3.connect(path, isolation_level=None)
-    configure(conn)
-    yield conn
-    conn.close()
-
-
-def apply(db: sqlite3.Connection, op: WriteOp[Any]) -> Any:
-    db.execute("BEGIN IMMEDIATE")
-    result = op(db)
-    db.execute("COMMIT")
-    return result
+def db(db_path: str) -> Iterator[sqlite3.Connection]:
+    # rows as tuples, not the sqlite3.Row of tests/api/conftest.py's `conn`: these tests compare
+    # them with tuples
+    with closing(sqlite3.connect(db_path, isolation_level=None)) as conn:
+        configure(conn)
+        yield conn
 
 
 def scheduled(db: sqlite3.Connection, run_at: int) -> str:

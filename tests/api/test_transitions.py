@@ -6,90 +6,27 @@ from __future__ import annotations
 
 import sqlite3
 import uuid
-from collections.abc import Iterator
 from contextlib import closing
-from pathlib import Path
 from typing import Any
 
 import orjson
 import pytest
 
 from services.api import transitions as store
-from services.migrator.migrations import load_migrations, migrate
 from shared.broker import delivery_rank
-from shared.db import BatchWriter, WriteOp, configure
+from shared.db import BatchWriter
 from shared.names import Status
 from shared.reports import Answer
-from tests.support.rows import plant_task
-
-T0 = 1_700_000_000_000
-TOKEN = "delivery-a"
-OTHER = "delivery-b"
-
-
-@pytest.fixture
-def db_path(tmp_path: Path) -> str:
-    path = str(tmp_path / "tasks.db")
-    migrate(path, load_migrations())
-    return path
-
-
-@pytest.fixture
-def db(db_path: str) -> Iterator[sqlite3.Connection]:
-    conn = sqlite3.connect(db_path, isolation_level=None)
-    configure(conn)
-    conn.row_factory = sqlite3.Row
-    yield conn
-    conn.close()
-
-
-def apply(db: sqlite3.Connection, op: WriteOp[Any]) -> Any:
-    db.execute("BEGIN IMMEDIATE")
-    try:
-        result = op(db)
-    except BaseException:
-        db.execute("ROLLBACK")
-        raise
-    db.execute("COMMIT")
-    return result
-
-
-def add_task(
-    db: sqlite3.Connection,
-    status: str = "queued",
-    *,
-    action: str = "sum",
-    data: dict[str, Any] | None = None,
-    attempts: int = 0,
-    error: str | None = None,
-    result: str | None = None,
-    processed_at: int | None = None,
-    token: str | None = TOKEN,
-) -> str:
-    return plant_task(
-        db,
-        status=status,
-        action=action,
-        data=data or {"numbers": [1]},
-        attempts=attempts,
-        error=error,
-        result=result,
-        created_at=T0,
-        processed_at=processed_at,
-        claim_token=token,
-    )
-
-
-def row(db: sqlite3.Connection, task_id: str) -> sqlite3.Row:
-    found = db.execute("SELECT * FROM tasks WHERE id = ?", (task_id,)).fetchone()
-    assert found is not None
-    return found
+from tests.api.conftest import OTHER, T0, TOKEN, add_task, row
+from tests.support.rows import apply
 
 
 @pytest.mark.parametrize("status", ["queued", "retrying", "running"])
-def test_claim_from_a_claimable_status(db: sqlite3.Connection, status: str) -> None:
-    task_id = add_task(db, status, action="sum", data={"numbers": [2, 3]}, attempts=1, token=OTHER)
-    claim = apply(db, store.claim(task_id, TOKEN, T0 + 5))
+def test_claim_from_a_claimable_status(conn: sqlite3.Connection, status: str) -> None:
+    task_id = add_task(
+        conn, status, action="sum", data={"numbers": [2, 3]}, attempts=1, token=OTHER
+    )
+    claim = apply(conn, store.claim(task_id, TOKEN, T0 + 5))
     assert (claim.applied, claim.status, claim.attempts, claim.action) == (
         True,
         "running",
@@ -97,85 +34,85 @@ def test_claim_from_a_claimable_status(db: sqlite3.Connection, status: str) -> N
         "sum",
     )
     assert orjson.loads(orjson.dumps(claim.data)) == {"numbers": [2, 3]}
-    stored = row(db, task_id)
+    stored = row(conn, task_id)
     assert stored["status"] == Status.RUNNING
     assert stored["attempts"] == 2
     assert stored["started_at"] == T0 + 5
 
 
 @pytest.mark.parametrize("status", ["completed", "failed"])
-def test_a_final_task_is_not_claimed_again(db: sqlite3.Connection, status: str) -> None:
-    task_id = add_task(db, status, attempts=1, processed_at=T0 + 1)
-    claim = apply(db, store.claim(task_id, OTHER, T0 + 5))
+def test_a_final_task_is_not_claimed_again(conn: sqlite3.Connection, status: str) -> None:
+    task_id = add_task(conn, status, attempts=1, processed_at=T0 + 1)
+    claim = apply(conn, store.claim(task_id, OTHER, T0 + 5))
     assert not claim.applied
     assert claim.status == status
-    stored = row(db, task_id)
+    stored = row(conn, task_id)
     assert (stored["status"], stored["attempts"], stored["started_at"]) == (status, 1, None)
 
 
-def test_claiming_an_unknown_task(db: sqlite3.Connection) -> None:
-    claim = apply(db, store.claim(str(uuid.uuid4()), TOKEN, T0))
+def test_claiming_an_unknown_task(conn: sqlite3.Connection) -> None:
+    claim = apply(conn, store.claim(str(uuid.uuid4()), TOKEN, T0))
     assert claim == Answer(False, None, 0)
 
 
-def test_a_resent_claim_finds_its_own_claim(db: sqlite3.Connection) -> None:
+def test_a_resent_claim_finds_its_own_claim(conn: sqlite3.Connection) -> None:
     """The owner died after committing a claim; the consumer asks again with the same token."""
-    task_id = add_task(db, "queued", token=None)
-    first = apply(db, store.claim(task_id, TOKEN, T0 + 1))
-    again = apply(db, store.claim(task_id, TOKEN, T0 + 2))
+    task_id = add_task(conn, "queued", token=None)
+    first = apply(conn, store.claim(task_id, TOKEN, T0 + 1))
+    again = apply(conn, store.claim(task_id, TOKEN, T0 + 2))
     assert (first.applied, first.attempts) == (again.applied, again.attempts) == (True, 1)
     assert first.action == again.action == "sum"
-    assert (row(db, task_id)["attempts"], row(db, task_id)["started_at"]) == (1, T0 + 1)
+    assert (row(conn, task_id)["attempts"], row(conn, task_id)["started_at"]) == (1, T0 + 1)
 
 
-def test_a_stale_consumer_cannot_finish_a_task_another_reclaimed(db: sqlite3.Connection) -> None:
-    task_id = add_task(db, "running", attempts=1, token=TOKEN)
-    assert apply(db, store.claim(task_id, OTHER, T0 + 2)).attempts == 2
-    assert not apply(db, store.complete(task_id, TOKEN, {"output": "stale"}, T0 + 3)).applied
-    assert not apply(db, store.fail(task_id, TOKEN, "stale", T0 + 3)).applied
-    assert row(db, task_id)["status"] == "running"
+def test_a_stale_consumer_cannot_finish_a_task_another_reclaimed(conn: sqlite3.Connection) -> None:
+    task_id = add_task(conn, "running", attempts=1, token=TOKEN)
+    assert apply(conn, store.claim(task_id, OTHER, T0 + 2)).attempts == 2
+    assert not apply(conn, store.complete(task_id, TOKEN, {"output": "stale"}, T0 + 3)).applied
+    assert not apply(conn, store.fail(task_id, TOKEN, "stale", T0 + 3)).applied
+    assert row(conn, task_id)["status"] == "running"
 
 
 def test_a_late_claim_from_an_older_delivery_cannot_strand_the_task(
-    db: sqlite3.Connection,
+    conn: sqlite3.Connection,
 ) -> None:
     """The rolling-restart fault: a consumer's connection dies with its claim in flight; the
     broker gives the message to another consumer, whose claim lands first; then the old claim
     arrives (resent, or the owner's unacked copy redelivered). It must not take the task from
     the live delivery, whose outcome would then be refused with no one left to finish it."""
-    task_id = add_task(db, "queued", token=None)
+    task_id = add_task(conn, "queued", token=None)
     first_delivery = delivery_rank({"x-taskq-attempt": 0})
     redelivery = delivery_rank({"x-taskq-attempt": 0, "x-delivery-count": 1})
-    live = apply(db, store.claim(task_id, OTHER, T0 + 1, redelivery))
-    late = apply(db, store.claim(task_id, TOKEN, T0 + 2, first_delivery))
+    live = apply(conn, store.claim(task_id, OTHER, T0 + 1, redelivery))
+    late = apply(conn, store.claim(task_id, TOKEN, T0 + 2, first_delivery))
     assert live.applied and not late.applied
     assert (late.status, late.attempts) == (Status.RUNNING, 1)
-    assert apply(db, store.complete(task_id, OTHER, {"output": "done"}, T0 + 3)).applied
-    assert row(db, task_id)["status"] == "completed"
+    assert apply(conn, store.complete(task_id, OTHER, {"output": "done"}, T0 + 3)).applied
+    assert row(conn, task_id)["status"] == "completed"
 
 
 def test_a_newer_delivery_takes_over_and_a_retry_outranks_every_return(
-    db: sqlite3.Connection,
+    conn: sqlite3.Connection,
 ) -> None:
-    task_id = add_task(db, "queued", token=None)
+    task_id = add_task(conn, "queued", token=None)
     returned_twice = delivery_rank({"x-taskq-attempt": 0, "x-delivery-count": 2})
-    assert apply(db, store.claim(task_id, TOKEN, T0 + 1, returned_twice)).applied
+    assert apply(conn, store.claim(task_id, TOKEN, T0 + 1, returned_twice)).applied
     # a duplicate message (an outbox resend) of the same rank still takes a running task over
-    assert apply(db, store.claim(task_id, OTHER, T0 + 2, returned_twice)).attempts == 2
-    assert apply(db, store.retrying(task_id, OTHER, "boom", T0 + 2)).applied
+    assert apply(conn, store.claim(task_id, OTHER, T0 + 2, returned_twice)).attempts == 2
+    assert apply(conn, store.retrying(task_id, OTHER, "boom", T0 + 2)).applied
     first_retry = delivery_rank({"x-taskq-attempt": 2})
     assert first_retry > returned_twice
-    assert apply(db, store.claim(task_id, "retry-delivery", T0 + 3, first_retry)).attempts == 3
+    assert apply(conn, store.claim(task_id, "retry-delivery", T0 + 3, first_retry)).attempts == 3
     # and a replay starts the ranks again
-    apply(db, store.fail(task_id, "retry-delivery", "boom", T0 + 4))
-    assert [r[0] for r in apply(db, store.requeue_failed([task_id], T0 + 5))] == [task_id]
-    assert apply(db, store.claim(task_id, "replayed", T0 + 6, delivery_rank({}))).applied
+    apply(conn, store.fail(task_id, "retry-delivery", "boom", T0 + 4))
+    assert [r[0] for r in apply(conn, store.requeue_failed([task_id], T0 + 5))] == [task_id]
+    assert apply(conn, store.claim(task_id, "replayed", T0 + 6, delivery_rank({}))).applied
 
 
-def test_complete_a_running_task(db: sqlite3.Connection) -> None:
-    task_id = add_task(db, "running", attempts=2, error="earlier attempt failed")
-    assert apply(db, store.complete(task_id, TOKEN, {"output": 5}, T0 + 9)).applied
-    stored = row(db, task_id)
+def test_complete_a_running_task(conn: sqlite3.Connection) -> None:
+    task_id = add_task(conn, "running", attempts=2, error="earlier attempt failed")
+    assert apply(conn, store.complete(task_id, TOKEN, {"output": 5}, T0 + 9)).applied
+    stored = row(conn, task_id)
     assert stored["status"] == "completed"
     assert orjson.loads(stored["result"]) == {"output": 5}
     assert stored["error"] is None
@@ -183,36 +120,36 @@ def test_complete_a_running_task(db: sqlite3.Connection) -> None:
 
 
 @pytest.mark.parametrize("status", ["queued", "retrying", "completed", "failed"])
-def test_complete_only_when_running(db: sqlite3.Connection, status: str) -> None:
-    task_id = add_task(db, status, result='{"output": "first"}', processed_at=T0)
-    done = apply(db, store.complete(task_id, OTHER, {"output": "second"}, T0 + 9))
+def test_complete_only_when_running(conn: sqlite3.Connection, status: str) -> None:
+    task_id = add_task(conn, status, result='{"output": "first"}', processed_at=T0)
+    done = apply(conn, store.complete(task_id, OTHER, {"output": "second"}, T0 + 9))
     assert done == Answer(False, status, 0)
-    stored = row(db, task_id)
+    stored = row(conn, task_id)
     assert stored["status"] == status
     assert stored["result"] == '{"output": "first"}'
     assert stored["processed_at"] == T0
 
 
-def test_retrying_keeps_the_error(db: sqlite3.Connection) -> None:
-    task_id = add_task(db, "running", attempts=1)
-    assert apply(db, store.retrying(task_id, TOKEN, "boom", T0)) == Answer(True, "retrying", 1)
+def test_retrying_keeps_the_error(conn: sqlite3.Connection) -> None:
+    task_id = add_task(conn, "running", attempts=1)
+    assert apply(conn, store.retrying(task_id, TOKEN, "boom", T0)) == Answer(True, "retrying", 1)
     # sent again (its answer was lost): still applied, so the retry is still scheduled
-    assert apply(db, store.retrying(task_id, TOKEN, "boom", T0)).applied
-    stored = row(db, task_id)
+    assert apply(conn, store.retrying(task_id, TOKEN, "boom", T0)).applied
+    stored = row(conn, task_id)
     assert (stored["status"], stored["error"], stored["processed_at"]) == ("retrying", "boom", None)
 
 
 @pytest.mark.parametrize("status", ["queued", "completed", "failed"])
-def test_retrying_only_when_running(db: sqlite3.Connection, status: str) -> None:
-    task_id = add_task(db, status)
-    assert not apply(db, store.retrying(task_id, OTHER, "boom", T0)).applied
-    assert row(db, task_id)["status"] == status
+def test_retrying_only_when_running(conn: sqlite3.Connection, status: str) -> None:
+    task_id = add_task(conn, status)
+    assert not apply(conn, store.retrying(task_id, OTHER, "boom", T0)).applied
+    assert row(conn, task_id)["status"] == status
 
 
-def test_fail_a_running_task(db: sqlite3.Connection) -> None:
-    task_id = add_task(db, "running", attempts=3)
-    assert apply(db, store.fail(task_id, TOKEN, "disk on fire", T0 + 3)).applied
-    stored = row(db, task_id)
+def test_fail_a_running_task(conn: sqlite3.Connection) -> None:
+    task_id = add_task(conn, "running", attempts=3)
+    assert apply(conn, store.fail(task_id, TOKEN, "disk on fire", T0 + 3)).applied
+    stored = row(conn, task_id)
     assert (stored["status"], stored["error"], stored["processed_at"]) == (
         "failed",
         "disk on fire",
@@ -221,39 +158,40 @@ def test_fail_a_running_task(db: sqlite3.Connection) -> None:
 
 
 @pytest.mark.parametrize("status", ["queued", "retrying", "completed"])
-def test_fail_only_when_running(db: sqlite3.Connection, status: str) -> None:
-    task_id = add_task(db, status)
-    assert not apply(db, store.fail(task_id, OTHER, "late", T0)).applied
-    stored = row(db, task_id)
+def test_fail_only_when_running(conn: sqlite3.Connection, status: str) -> None:
+    task_id = add_task(conn, status)
+    assert not apply(conn, store.fail(task_id, OTHER, "late", T0)).applied
+    stored = row(conn, task_id)
     assert stored["status"] == status
     assert stored["error"] is None
 
 
-def dead_letters(db: sqlite3.Connection) -> list[tuple[Any, ...]]:
+def dead_letters(conn: sqlite3.Connection) -> list[tuple[Any, ...]]:
     return [
-        tuple(r) for r in db.execute("SELECT task_id, reason, body, received_at FROM dead_letters")
+        tuple(r)
+        for r in conn.execute("SELECT task_id, reason, body, received_at FROM dead_letters")
     ]
 
 
-def test_dead_letter_of_a_failed_task_keeps_the_actions_error(db: sqlite3.Connection) -> None:
-    task_id = add_task(db, "failed", error="disk on fire", processed_at=T0 + 1)
-    apply(db, store.record_dead_letter(task_id, "rejected", '{"id": "..."}', T0 + 7))
-    stored = row(db, task_id)
+def test_dead_letter_of_a_failed_task_keeps_the_actions_error(conn: sqlite3.Connection) -> None:
+    task_id = add_task(conn, "failed", error="disk on fire", processed_at=T0 + 1)
+    apply(conn, store.record_dead_letter(task_id, "rejected", '{"id": "..."}', T0 + 7))
+    stored = row(conn, task_id)
     assert stored["status"] == "failed"
     assert stored["error"] == "disk on fire"
     assert stored["processed_at"] == T0 + 1
     assert stored["dead_lettered_at"] == T0 + 7
-    assert dead_letters(db) == [(task_id, "rejected", '{"id": "..."}', T0 + 7)]
+    assert dead_letters(conn) == [(task_id, "rejected", '{"id": "..."}', T0 + 7)]
 
 
 @pytest.mark.parametrize("status", ["queued", "running", "retrying"])
 def test_dead_letter_of_an_unfinished_task_fails_it_with_the_reason(
-    db: sqlite3.Connection, status: str
+    conn: sqlite3.Connection, status: str
 ) -> None:
     """The broker gave up on it (a crash loop reached the delivery limit)."""
-    task_id = add_task(db, status, attempts=5, error="an earlier attempt's error")
-    apply(db, store.record_dead_letter(task_id, "delivery_limit", "{}", T0 + 7))
-    stored = row(db, task_id)
+    task_id = add_task(conn, status, attempts=5, error="an earlier attempt's error")
+    apply(conn, store.record_dead_letter(task_id, "delivery_limit", "{}", T0 + 7))
+    stored = row(conn, task_id)
     assert stored["status"] == "failed"
     assert stored["error"] == "dead-lettered: delivery_limit"
     assert stored["processed_at"] == T0 + 7
@@ -261,22 +199,22 @@ def test_dead_letter_of_an_unfinished_task_fails_it_with_the_reason(
 
 
 def test_dead_letter_of_a_completed_task_changes_nothing_but_is_kept(
-    db: sqlite3.Connection,
+    conn: sqlite3.Connection,
 ) -> None:
-    task_id = add_task(db, "completed", result='{"output": 1}', processed_at=T0)
-    apply(db, store.record_dead_letter(task_id, "rejected", "{}", T0 + 7))
-    stored = row(db, task_id)
+    task_id = add_task(conn, "completed", result='{"output": 1}', processed_at=T0)
+    apply(conn, store.record_dead_letter(task_id, "rejected", "{}", T0 + 7))
+    stored = row(conn, task_id)
     assert (stored["status"], stored["error"], stored["dead_lettered_at"]) == (
         "completed",
         None,
         None,
     )
-    assert len(dead_letters(db)) == 1
+    assert len(dead_letters(conn)) == 1
 
 
-def test_dead_letter_without_a_task(db: sqlite3.Connection) -> None:
-    apply(db, store.record_dead_letter(None, "invalid message (not JSON); rejected", "x", T0))
-    assert dead_letters(db) == [(None, "invalid message (not JSON); rejected", "x", T0)]
+def test_dead_letter_without_a_task(conn: sqlite3.Connection) -> None:
+    apply(conn, store.record_dead_letter(None, "invalid message (not JSON); rejected", "x", T0))
+    assert dead_letters(conn) == [(None, "invalid message (not JSON); rejected", "x", T0)]
 
 
 async def test_a_whole_lifecycle_through_the_group_commit_writer(db_path: str) -> None:

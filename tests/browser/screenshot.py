@@ -12,15 +12,14 @@ import argparse
 import random
 import tempfile
 import time
-import uuid
 from pathlib import Path
 
 import httpx
 
-from shared.config import Settings
 from tests.browser.chromium import chromium, missing_reason
 from tests.support.broker import test_broker
-from tests.support.processes import ROOT, Stack, free_port
+from tests.support.processes import ROOT, Stack, isolated_settings
+from tests.support.waiting import wait_task_status
 
 WORDS = ["invoice", "report", "hello world", "thumbnail", "welcome email", "nightly export"]
 
@@ -76,13 +75,10 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp, test_broker() as broker:
         if broker is None:
             raise SystemExit("no broker: set TASKQ_TEST_AMQP_URL")
-        settings = Settings(
-            amqp_url=broker.amqp_url,
-            db_path=f"{tmp}/tasks.db",
-            http_host="127.0.0.1",
-            http_port=free_port(),
-            consumer_port=free_port(),
-            queue=f"demo{uuid.uuid4().hex[:6]}",
+        settings = isolated_settings(
+            broker.amqp_url,
+            Path(tmp),
+            queue_prefix="demo",
             work_delay_ms=40,
             retry_delays_s=(1.0, 5.0),
             shutdown_grace_s=2,
@@ -97,8 +93,7 @@ def main() -> None:
                 schedules(api)
                 traffic(api, args.minutes, rng)
                 failed = submit(api, "fail", {"message": "upstream timed out after 30s"})
-                while api.get(f"/tasks/{failed}").json()["status"] != "failed":
-                    time.sleep(0.2)
+                wait_task_status(api, failed, {"failed"}, timeout=120, every=0.2)
                 # a little in flight: six long tasks run while short ones go on completing
                 for _ in range(6):
                     submit(api, "sleep", {"seconds": 60})

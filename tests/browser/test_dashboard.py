@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import time
-
 import httpx
 import pytest
 from playwright.sync_api import Page, expect
@@ -11,6 +9,7 @@ from playwright.sync_api import Page, expect
 from shared.config import Settings
 from tests.browser.conftest import Console
 from tests.support.processes import Stack
+from tests.support.waiting import wait_task_status
 
 pytestmark = pytest.mark.browser
 
@@ -31,16 +30,6 @@ def submit(client: httpx.Client, action: str, data: dict | None = None) -> str:
     return response.json()["id"]
 
 
-def wait_status(client: httpx.Client, task_id: str, wanted: str) -> dict:
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        task = client.get(f"/tasks/{task_id}").json()
-        if task["status"] == wanted:
-            return task
-        time.sleep(0.05)
-    raise AssertionError(f"task {task_id} never became {wanted}: {task}")
-
-
 def row(page: Page, task_id: str):
     return page.locator(f'#tasks tbody tr[data-task-id="{task_id}"]')
 
@@ -52,8 +41,8 @@ def test_tasks_show_with_results_and_filter_by_status_and_action(
     with start(stack, one_try) as api:
         done = submit(api, "uppercase", {"text": "hello browser"})
         failed = submit(api, "fail", {"message": "broken on purpose"})
-        wait_status(api, done, "completed")
-        wait_status(api, failed, "failed")
+        wait_task_status(api, done, {"completed"}, timeout=60)
+        wait_task_status(api, failed, {"failed"}, timeout=60)
 
         page.goto(stack.api_url())
         expect(row(page, done)).to_have_attribute("data-status", "completed", timeout=SLOW)
@@ -98,7 +87,7 @@ def test_retry_button_puts_a_failed_task_back(
     one_try = settings_with(settings, max_attempts=1)
     with start(stack, one_try) as api:
         failed = submit(api, "fail", {"message": "try me again"})
-        assert wait_status(api, failed, "failed")["attempts"] == 1
+        assert wait_task_status(api, failed, {"failed"}, timeout=60)["attempts"] == 1
         # with no consumer the replayed task waits in the queue, where the page can see it
         stack.started[-1].terminate()
 
@@ -128,7 +117,7 @@ def test_with_a_token_the_page_asks_for_it_once(
     secured = settings_with(settings, api_token="let-me-in")
     with start(stack, secured) as api:
         done = submit(api, "uppercase", {"text": "secret"})
-        wait_status(api, done, "completed")
+        wait_task_status(api, done, {"completed"}, timeout=60)
 
         page.goto(stack.api_url())
         dialog = page.locator("#token-dialog")

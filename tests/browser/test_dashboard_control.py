@@ -8,8 +8,9 @@ from playwright.sync_api import Page, expect
 
 from shared.config import Settings
 from tests.browser.conftest import Console
-from tests.browser.test_dashboard import SLOW, row, start, submit, wait_status
+from tests.browser.test_dashboard import SLOW, row, start, submit
 from tests.support.processes import Stack
+from tests.support.waiting import wait_task_status
 
 pytestmark = pytest.mark.browser
 
@@ -20,7 +21,7 @@ def test_progress_bar_and_cancel_button(
     with start(stack, settings) as api:
         # slow enough to watch: 600 steps of 0.1 s
         counting = submit(api, "count", {"to": 600})
-        wait_status(api, counting, "running")
+        wait_task_status(api, counting, {"running"}, timeout=60)
 
         page.goto(stack.api_url())
         row(page, counting).click()

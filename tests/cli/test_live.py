@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import json
-import time
 from typing import Any
 
 import pytest
 
+from shared.names import FINAL_STATUSES
 from tests.cli.conftest import TOKEN, Taskq, runner
 from tests.support.processes import Stack
+from tests.support.waiting import wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -17,13 +18,13 @@ WAIT = ("--wait", "--wait-timeout", "60")
 
 
 def final(taskq: Taskq, task_id: str) -> dict[str, Any]:
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
+    """The task as `taskq get` shows it once it is final."""
+
+    def check() -> dict[str, Any] | None:
         task: dict[str, Any] = json.loads(taskq("get", task_id, "--json").stdout)
-        if task["status"] in {"completed", "failed"}:
-            return task
-        time.sleep(0.1)
-    raise AssertionError(f"task {task_id} not final: {task}")
+        return task if task["status"] in FINAL_STATUSES else None
+
+    return wait_until(check, 60, f"task {task_id} to be final", every=0.1)
 
 
 def test_submit_wait_get_list_stats(live: Taskq) -> None:

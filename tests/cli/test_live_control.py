@@ -4,12 +4,12 @@ API and consumer processes."""
 from __future__ import annotations
 
 import json
-import time
 from pathlib import Path
 
 import pytest
 
 from tests.cli.conftest import Taskq
+from tests.support.waiting import wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -38,10 +38,12 @@ def test_file_count_cancel_and_watch(live: Taskq, tmp_path: Path) -> None:
     # a running sleep, cancelled by id; then get --watch follows it to its end
     started = live("submit", "sleep", "-d", '{"seconds": 60}', "--json")
     sleeper = json.loads(started.stdout)["id"]
-    deadline = time.monotonic() + 30
-    while json.loads(live("get", sleeper, "--json").stdout)["status"] != "running":
-        assert time.monotonic() < deadline, "the sleep never started"
-        time.sleep(0.1)
+    wait_until(
+        lambda: json.loads(live("get", sleeper, "--json").stdout)["status"] == "running",
+        30,
+        "the sleep to start",
+        every=0.1,
+    )
     cancelled = live("cancel", sleeper)
     assert cancelled.exit_code == 0, cancelled.output
     assert "told to stop" in cancelled.stdout

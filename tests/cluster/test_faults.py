@@ -13,7 +13,6 @@ import os
 import sqlite3
 import threading
 import time
-import uuid
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -27,7 +26,10 @@ import pytest
 from scripts import cluster
 from shared.config import Settings
 from shared.names import Names
-from tests.support.processes import ServiceProcess, Stack, free_port
+from tests.support.broker import delete_prefixed, management_api
+from tests.support.observe import query
+from tests.support.processes import ServiceProcess, Stack, free_port, isolated_settings
+from tests.support.waiting import wait_until
 
 pytestmark = [pytest.mark.cluster, pytest.mark.chaos]
 
@@ -60,19 +62,16 @@ def nodes(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
 
 
 def management() -> httpx.Client:
-    return httpx.Client(base_url=cluster.MGMT_URL, auth=("guest", "guest"), timeout=10)
+    return management_api(cluster.MGMT_URL)
 
 
 @pytest.fixture
 def settings(nodes: None, tmp_path: Path) -> Iterator[Settings]:
     """Every node's URL, queues of this test's own, a database file of its own."""
-    made = Settings(
-        amqp_url=cluster.amqp_url_list(),
-        db_path=str(tmp_path / "tasks.db"),
-        http_host="127.0.0.1",
-        http_port=free_port(),
-        consumer_port=free_port(),
-        queue=f"c{uuid.uuid4().hex[:10]}",
+    made = isolated_settings(
+        cluster.amqp_url_list(),
+        tmp_path,
+        queue_prefix="c",
         work_delay_ms=5,
         # Every node restart returns the deliveries of the consumers connected to it, and a
         # quorum queue counts each return: a rolling restart alone can return a task 3-4 times.
@@ -80,17 +79,13 @@ def settings(nodes: None, tmp_path: Path) -> Iterator[Settings]:
         delivery_limit=20,
         startup_timeout_s=60,
         retry_delays_s=(0.5, 1.0),
-        shutdown_grace_s=10,
         orphan_age_s=5,
     )
     yield made
     # every node back first: the queues live on all three
     cluster.up()
     with management() as api:
-        for kind in ("queues", "exchanges"):
-            for item in api.get(f"/api/{kind}/%2F", params={"columns": "name"}).json():
-                if item["name"] == made.queue or item["name"].startswith(made.queue + "."):
-                    api.delete(f"/api/{kind}/%2F/{item['name']}")
+        delete_prefixed(api, "/", made.queue)
 
 
 @dataclass
@@ -192,25 +187,13 @@ def running(settings: Settings, tmp_path: Path) -> Iterator[Running]:
 
 
 def rows(settings: Settings) -> dict[str, sqlite3.Row]:
-    conn = sqlite3.connect(f"file:{settings.db_path}?mode=ro", uri=True, timeout=10)
-    conn.row_factory = sqlite3.Row
-    try:
-        return {r["id"]: r for r in conn.execute("SELECT * FROM tasks")}
-    finally:
-        conn.close()
+    return {r["id"]: r for r in query(settings, "SELECT * FROM tasks")}
 
 
 def drained(settings: Settings) -> bool:
     return not any(
         r["status"] in ("queued", "running", "retrying") for r in rows(settings).values()
     )
-
-
-def wait(check: Callable[[], bool], timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not check():
-        assert time.monotonic() < deadline, f"timed out after {timeout}s waiting for {what}"
-        time.sleep(0.5)
 
 
 def consumers_back(run: Running) -> bool:
@@ -284,10 +267,10 @@ def run_fault(run: Running, name: str, fault: Callable[[], None]) -> Load:
     assert any(o.status == 202 for o in tail), "202s again once the fault was over"
     cluster.up()  # whatever the fault left, all three run again
     try:
-        wait(lambda: drained(run.settings), DRAIN_TIMEOUT_S, "the backlog to drain")
+        wait_until(lambda: drained(run.settings), DRAIN_TIMEOUT_S, "the backlog to drain", 0.5)
     except AssertionError as exc:
         raise AssertionError(f"{exc}\n{stuck_report(run)}") from None
-    wait(lambda: consumers_back(run), 60, "the consumers to be back on the work queue")
+    wait_until(lambda: consumers_back(run), 60, "the consumers to be back on the work queue", 0.5)
 
     stored = rows(run.settings)
     accepted = load.accepted()
@@ -416,12 +399,13 @@ def test_delayed_tasks_survive_kill_9_of_every_process_and_a_whole_broker_restar
     cluster.up()
     running.api = running.stack.api()
     running.consumers = [running.stack.consumer(c.settings) for c in running.consumers]
-    wait(
+    wait_until(
         lambda: all(
             r["status"] == "completed" for i, r in rows(running.settings).items() if i in ids
         ),
         DRAIN_TIMEOUT_S,
         "the delayed tasks to complete",
+        every=0.5,
     )
     stored = rows(running.settings)
     for task_id, text in zip(ids, (f"e{n}" for n in range(10)), strict=True):

@@ -8,7 +8,6 @@ import sqlite3
 import uuid
 from collections.abc import Iterator
 from contextlib import closing
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -17,7 +16,6 @@ from services.api.recorder import apply_all
 from services.consumer import worker as worker_module
 from services.consumer.metrics import ConsumerMetrics
 from services.consumer.worker import Worker
-from services.migrator.migrations import load_migrations, migrate
 from shared.actions import ActionContext, Registry
 from shared.broker import delivery_rank
 from shared.config import Settings
@@ -76,10 +74,8 @@ class Delivery:
 
 
 @pytest.fixture
-def owner(tmp_path: Path) -> Iterator[StubOwner]:
-    path = str(tmp_path / "tasks.db")
-    migrate(path, load_migrations())
-    stub = StubOwner(path)
+def owner(db_path: str) -> Iterator[StubOwner]:
+    stub = StubOwner(db_path)
     with closing(stub.conn):
         yield stub
 

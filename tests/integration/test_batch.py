@@ -3,9 +3,7 @@ broker refusing, the whole batch under one Idempotency-Key, and priorities per i
 
 from __future__ import annotations
 
-import sqlite3
 import time
-from contextlib import closing
 from typing import Any
 
 import aio_pika
@@ -15,14 +13,16 @@ import pytest
 from shared.config import Settings
 from shared.names import Names, Priority
 from tests.support.broker import Broker
+from tests.support.observe import query
 from tests.support.processes import Stack
+from tests.support.waiting import wait_final_task
 
 pytestmark = pytest.mark.integration
 
 
 def stored(settings: Settings) -> list[tuple[str, str, str]]:
-    with closing(sqlite3.connect(settings.db_path)) as db:
-        return db.execute("SELECT id, status, priority FROM tasks ORDER BY created_at").fetchall()
+    rows = query(settings, "SELECT id, status, priority FROM tasks ORDER BY created_at")
+    return [(r["id"], r["status"], r["priority"]) for r in rows]
 
 
 def ready(broker: Broker, queue: str, expected: int) -> int:
@@ -56,11 +56,8 @@ def test_a_batch_is_stored_and_queued_whole(
         assert ready(broker, names.lane(Priority.HIGH), 1) == 1
 
         stack.consumer()
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            if all(s == "completed" for _, s, _ in stored(settings)):
-                break
-            time.sleep(0.1)
+        for task_id in body["ids"]:
+            wait_final_task(client, task_id)
         assert [s for _, s, _ in stored(settings)] == ["completed"] * 6
         assert client.get(f"/tasks/{body['ids'][3]}").json()["result"] == {"output": 3}
 
@@ -78,12 +75,7 @@ def test_a_delayed_item_waits_for_its_time_and_the_rest_run_at_once(
         assert accepted.status_code == 202, accepted.text
         ids = accepted.json()["ids"]
         assert client.get(f"/tasks/{ids[3]}").json()["status"] == "scheduled"
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            shown = [client.get(f"/tasks/{i}").json() for i in ids]
-            if all(t["status"] == "completed" for t in shown):
-                break
-            time.sleep(0.1)
+        shown = [wait_final_task(client, i) for i in ids]
         assert [t["status"] for t in shown] == ["completed"] * 4
         delayed = shown[3]
         assert delayed["priority"] == "high" and delayed["result"] == {"output": 9}

@@ -6,7 +6,6 @@ from __future__ import annotations
 import sqlite3
 import time
 import uuid
-from collections.abc import Callable
 from contextlib import closing
 from typing import Any
 
@@ -14,20 +13,11 @@ import httpx
 import pytest
 
 from shared.config import Settings
+from tests.support.observe import consumer_metric
 from tests.support.processes import Stack
+from tests.support.waiting import wait_final_task, wait_task_status, wait_until
 
 pytestmark = pytest.mark.integration
-
-
-def wait_status(client: httpx.Client, task_id: str, wanted: set[str], timeout: float = 30) -> Any:
-    deadline = time.monotonic() + timeout
-    task: Any = None
-    while time.monotonic() < deadline:
-        task = client.get(f"/tasks/{task_id}").json()
-        if task["status"] in wanted:
-            return task
-        time.sleep(0.05)
-    raise AssertionError(f"task {task_id} not {wanted} after {timeout}s: {task}")
 
 
 def submit(client: httpx.Client, action: str, data: dict[str, Any]) -> str:
@@ -37,21 +27,9 @@ def submit(client: httpx.Client, action: str, data: dict[str, Any]) -> str:
     return task_id
 
 
-def consumer_metric(stack: Stack, name: str, label: str) -> float:
-    text = httpx.get(f"http://127.0.0.1:{stack.settings.consumer_port}/metrics").text
-    for line in text.splitlines():
-        if line.startswith(name) and label in line:
-            return float(line.rsplit(" ", 1)[1])
-    return 0.0
-
-
-def wait_for(probe: Callable[[], bool], what: str, timeout: float = 30) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if probe():
-            return
-        time.sleep(0.05)
-    raise AssertionError(f"{what} not seen after {timeout}s")
+def skipped_as_cancelled(stack: Stack) -> float:
+    """Deliveries the consumer acked without running, their task being cancelled."""
+    return consumer_metric(stack.settings, "taskq_deliveries_skipped_total", why="cancelled")
 
 
 def test_cancel_in_every_state(stack: Stack, settings: Settings) -> None:
@@ -69,8 +47,9 @@ def test_cancel_in_every_state(stack: Stack, settings: Settings) -> None:
 
         stack.consumer()
         # its message is delivered now and acked without running
-        wait_for(
-            lambda: consumer_metric(stack, "taskq_deliveries_skipped", 'why="cancelled"') >= 1,
+        wait_until(
+            lambda: skipped_as_cancelled(stack) >= 1,
+            30,
             "the cancelled task's delivery skipped",
         )
         task = client.get(f"/tasks/{queued}").json()
@@ -78,11 +57,11 @@ def test_cancel_in_every_state(stack: Stack, settings: Settings) -> None:
 
         # running: a long sleep, stopped mid-way
         running = submit(client, "sleep", {"seconds": 60})
-        wait_status(client, running, {"running"})
+        wait_task_status(client, running, {"running"})
         answer = client.post(f"/tasks/{running}/cancel")
         assert answer.status_code == 202
         assert answer.json() == {"id": running, "status": "running", "cancel_requested": True}
-        task = wait_status(client, running, {"cancelled", "completed", "failed"}, timeout=10)
+        task = wait_final_task(client, running, timeout=10)
         assert (task["status"], task["attempts"], task["result"]) == ("cancelled", 1, None)
         # never retried: still cancelled, one attempt, after the retry delays have passed
         time.sleep(max(settings.retry_delays_s) * 2)
@@ -91,14 +70,14 @@ def test_cancel_in_every_state(stack: Stack, settings: Settings) -> None:
 
         # completed: final, 409
         done = submit(client, "sum", {"numbers": [1, 2]})
-        wait_status(client, done, {"completed"})
+        wait_task_status(client, done, {"completed"})
         refused = client.post(f"/tasks/{done}/cancel")
         assert refused.status_code == 409
         assert "completed" in refused.json()["error"]
 
         # failed: final too
         broken = submit(client, "fail", {"message": "no"})
-        wait_status(client, broken, {"failed"})
+        wait_task_status(client, broken, {"failed"})
         refused = client.post(f"/tasks/{broken}/cancel")
         assert refused.status_code == 409
         assert "failed" in refused.json()["error"]
@@ -122,12 +101,13 @@ def test_a_retrying_task_is_cancelled_and_its_retry_not_run(
     stack.consumer()
     with httpx.Client(base_url=stack.api_url()) as client:
         task_id = submit(client, "fail", {"times": 1})
-        wait_status(client, task_id, {"retrying"})
+        wait_task_status(client, task_id, {"retrying"})
         answer = client.post(f"/tasks/{task_id}/cancel")
         assert answer.json() == {"id": task_id, "status": "cancelled"}
         # the retry message comes back after its delay and is acked without running
-        wait_for(
-            lambda: consumer_metric(stack, "taskq_deliveries_skipped", 'why="cancelled"') >= 1,
+        wait_until(
+            lambda: skipped_as_cancelled(stack) >= 1,
+            30,
             "the retry's delivery skipped",
         )
         task = client.get(f"/tasks/{task_id}").json()
@@ -161,10 +141,10 @@ def test_a_lost_broadcast_is_sent_again(stack: Stack, settings: Settings) -> Non
     stack.consumer()
     with httpx.Client(base_url=stack.api_url()) as client:
         task_id = submit(client, "sleep", {"seconds": 60})
-        wait_status(client, task_id, {"running"})
+        wait_task_status(client, task_id, {"running"})
         # the request as the API records it, without its broadcast
         with closing(sqlite3.connect(settings.db_path)) as db:
             db.execute("UPDATE tasks SET cancel_requested = 1 WHERE id = ?", (task_id,))
             db.commit()
-        task = wait_status(client, task_id, {"cancelled", "completed", "failed"})
+        task = wait_final_task(client, task_id)
         assert (task["status"], task["attempts"]) == ("cancelled", 1)

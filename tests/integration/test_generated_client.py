@@ -11,7 +11,6 @@ import importlib
 import os
 import subprocess
 import sys
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from types import ModuleType
@@ -21,6 +20,7 @@ import pytest
 
 from shared.config import Settings
 from tests.support.processes import Stack
+from tests.support.waiting import wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -70,14 +70,12 @@ def wait_status(
     api: ModuleType, client: Any, task_id: Any, status: str, timeout: float = 30
 ) -> Any:
     """Read the task through the generated client until it has `status`."""
-    task = None
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+
+    def check() -> Any:
         task = api.sync(task_id=task_id, client=client)
-        if task.status == status:
-            return task
-        time.sleep(0.05)
-    raise AssertionError(f"task {task_id} not {status} after {timeout}s: {task}")
+        return task if task.status == status else None
+
+    return wait_until(check, timeout, f"task {task_id} to be {status}")
 
 
 def test_client_generated_from_the_live_document_drives_the_api(

@@ -8,8 +8,8 @@ import httpx
 import pytest
 
 from shared.config import Settings
-from tests.integration.test_flow import wait_final
 from tests.support.processes import Stack
+from tests.support.waiting import wait_final_task
 
 pytestmark = pytest.mark.integration
 
@@ -55,7 +55,7 @@ def test_filters_and_cursor_over_several_pages(
             assert response.status_code == 202
             ids.append(response.json()["id"])
         for task_id in ids:
-            wait_final(client, task_id)
+            wait_final_task(client, task_id)
         newest_first = list(zip(ids, bodies, strict=True))[::-1]
 
         def expected(action: str | None = None, status: str | None = None) -> list[str]:

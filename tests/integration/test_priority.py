@@ -3,7 +3,6 @@ and a failing high task retries in its own lane."""
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 import httpx
@@ -11,18 +10,9 @@ import pytest
 
 from shared.config import Settings
 from tests.support.processes import Stack
+from tests.support.waiting import wait_task_status
 
 pytestmark = pytest.mark.integration
-
-
-def wait_until(probe: Any, what: str, timeout: float = 60) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        found = probe()
-        if found:
-            return found
-        time.sleep(0.05)
-    raise AssertionError(f"{what} not seen after {timeout}s")
 
 
 def test_the_high_lane_overtakes_a_backlog(
@@ -48,12 +38,7 @@ def test_the_high_lane_overtakes_a_backlog(
             "/tasks", json={"action": "fail", "data": {"times": 1}, "priority": "high"}
         ).json()["id"]
         for task_id in [*urgent, flaky]:
-            wait_until(
-                lambda task_id=task_id: (
-                    client.get(f"/tasks/{task_id}").json()["status"] == "completed"
-                ),
-                f"high task {task_id} completed",
-            )
+            wait_task_status(client, task_id, {"completed"}, timeout=60)
         # every urgent task is done while most of the backlog still waits in its lane
         stats = client.get("/stats").json()
         normal = stats["by_priority"]["normal"]

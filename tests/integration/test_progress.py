@@ -3,13 +3,13 @@ runs, and the task ends with its result."""
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 import httpx
 import pytest
 
 from tests.support.processes import Stack
+from tests.support.waiting import wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -24,17 +24,17 @@ def test_progress_is_visible_while_the_task_runs(stack: Stack) -> None:
         assert client.get(f"/tasks/{task_id}").json()["progress"] is None
         stack.consumer()
         seen: list[dict[str, Any]] = []
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            task = client.get(f"/tasks/{task_id}").json()
+
+        def completed() -> dict[str, Any] | None:
+            task: dict[str, Any] = client.get(f"/tasks/{task_id}").json()
             if task["status"] == "completed":
-                break
+                return task
             if task["progress"] is not None:
                 assert task["status"] == "running"
                 seen.append(task["progress"])
-            time.sleep(0.1)
-        else:
-            raise AssertionError(f"count did not complete: {task}")
+            return None
+
+        task = wait_until(completed, 60, "count to complete", every=0.1)
         fractions = [p["fraction"] for p in seen]
         assert fractions, "no progress was seen while the task ran"
         assert all(0 < f < 1 for f in fractions)

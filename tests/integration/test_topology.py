@@ -3,25 +3,19 @@ API reports it (not as we asked for it)."""
 
 from __future__ import annotations
 
-import urllib.parse
-
 import pytest
 
 from shared.config import Settings
 from shared.names import Names, Priority
-from tests.support.broker import Broker
+from tests.support.broker import Broker, segment
 from tests.support.processes import Stack
 
 pytestmark = pytest.mark.integration
 
 
-def q(value: str) -> str:
-    return urllib.parse.quote(value, safe="")
-
-
 def exchange(broker: Broker, name: str) -> dict:
     with broker.api() as api:
-        response = api.get(f"/api/exchanges/{q(broker.vhost)}/{q(name)}")
+        response = api.get(f"/api/exchanges/{segment(broker.vhost)}/{segment(name)}")
         response.raise_for_status()
         return response.json()
 
@@ -29,7 +23,9 @@ def exchange(broker: Broker, name: str) -> dict:
 def bindings_from(broker: Broker, name: str) -> set[tuple[str, str]]:
     """(destination queue, routing key) of every binding whose source is exchange `name`."""
     with broker.api() as api:
-        response = api.get(f"/api/exchanges/{q(broker.vhost)}/{q(name)}/bindings/source")
+        response = api.get(
+            f"/api/exchanges/{segment(broker.vhost)}/{segment(name)}/bindings/source"
+        )
         response.raise_for_status()
         return {
             (b["destination"], b["routing_key"])
@@ -122,7 +118,7 @@ def default_names(broker: Broker):
     """The documented names are shared by the whole test vhost: remove them after use."""
     yield Settings().queue
     with broker.api() as api:
-        vhost = q(broker.vhost)
+        vhost = segment(broker.vhost)
         for queue in [
             "tasks",
             "tasks.dead",
@@ -135,9 +131,9 @@ def default_names(broker: Broker):
             "tasks.high.retry.5s",
             "tasks.high.retry.25s",
         ]:
-            api.delete(f"/api/queues/{vhost}/{q(queue)}")
+            api.delete(f"/api/queues/{vhost}/{segment(queue)}")
         for name in ["tasks", "tasks.dlx", "tasks.retry", "tasks.control"]:
-            api.delete(f"/api/exchanges/{vhost}/{q(name)}")
+            api.delete(f"/api/exchanges/{vhost}/{segment(name)}")
 
 
 def test_the_default_names_for_tasks(

@@ -1,9 +1,12 @@
-"""Fixtures of the reliability suite: a TCP proxy in front of the broker, and HTTP clients."""
+"""Fixtures of the reliability suite: a TCP proxy in front of the broker, an API behind one, and
+HTTP clients."""
 
 from __future__ import annotations
 
+import dataclasses
 import urllib.parse
 from collections.abc import Callable, Iterator
+from typing import Any
 
 import httpx
 import pytest
@@ -11,6 +14,7 @@ import pytest
 from shared.config import Settings
 from tests.reliability.tcp_proxy import TcpProxy
 from tests.support.broker import Broker
+from tests.support.processes import Stack
 
 
 @pytest.fixture
@@ -27,6 +31,24 @@ def make_proxy(broker: Broker) -> Iterator[Callable[[], TcpProxy]]:
     yield make
     for proxy in reversed(made):
         proxy.close()
+
+
+@pytest.fixture
+def api_via_proxy(
+    stack: Stack, settings: Settings, make_proxy: Callable[[], TcpProxy]
+) -> Callable[..., TcpProxy]:
+    """`api_via_proxy(publish_timeout_s=1)`: a migrated database, the API reaching the broker
+    through a new proxy (its settings changed by the keywords) and a consumer connected directly;
+    returns the proxy, for the test to cut or freeze."""
+
+    def start(**overrides: Any) -> TcpProxy:
+        proxy = make_proxy()
+        stack.migrate()
+        stack.api(dataclasses.replace(settings, amqp_url=proxy.url(settings.amqp_url), **overrides))
+        stack.consumer()
+        return proxy
+
+    return start
 
 
 @pytest.fixture

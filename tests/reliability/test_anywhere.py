@@ -14,8 +14,8 @@ import httpx
 import pytest
 
 from shared.config import Settings
-from tests.reliability.observe import wait_final
 from tests.support.processes import DATABASE_VARIABLES, Stack, settings_env
+from tests.support.waiting import wait_final_row
 
 pytestmark = pytest.mark.integration
 
@@ -80,7 +80,7 @@ def test_a_consumer_without_the_database_completes_tasks(
             assert response.status_code == 202, response.text
             ids.append(response.json()["id"])
     for n, task_id in enumerate(ids):
-        row = wait_final(settings, task_id)
+        row = wait_final_row(settings, task_id)
         assert row["status"] == "completed"
         assert row["result"] == f'{{"output":"FAR AWAY {n}"}}'
     assert list(elsewhere.iterdir()) == [], "the consumer wrote nothing where it runs"

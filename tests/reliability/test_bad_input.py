@@ -11,9 +11,10 @@ import pytest
 
 from shared.config import Settings
 from shared.names import Names
-from tests.reliability.observe import consumer_metric, publish_raw, query, wait_final, wait_until
 from tests.support.broker import Broker
+from tests.support.observe import consumer_metric, publish_raw, query
 from tests.support.processes import Stack
+from tests.support.waiting import wait_final_row, wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -80,7 +81,7 @@ def test_deep_but_allowed_data_runs(api: httpx.Client, stack: Stack, settings: S
     stack.consumer()
     response = api.post("/tasks", content=nested(200), headers={"Content-Type": "application/json"})
     assert response.status_code == 202, response.text
-    row = wait_final(settings, response.json()["id"])
+    row = wait_final_row(settings, response.json()["id"])
     assert row["status"] == "completed"
     assert json.loads(row["data"]) == json.loads(nested(200))["data"]
 
@@ -158,4 +159,4 @@ def test_poison_messages_are_dead_lettered_and_the_consumer_carries_on(
     task_id = client.post("/tasks", json={"action": "uppercase", "data": {"text": "ok"}}).json()[
         "id"
     ]
-    assert wait_final(settings, task_id)["status"] == "completed"
+    assert wait_final_row(settings, task_id)["status"] == "completed"

@@ -19,9 +19,10 @@ import httpx
 import pytest
 
 from shared.config import Settings
-from tests.reliability.observe import query, wait_until
 from tests.support.broker import Broker
+from tests.support.observe import query
 from tests.support.processes import ServiceProcess, Stack, free_port
+from tests.support.waiting import wait_until
 
 pytestmark = [pytest.mark.integration, pytest.mark.chaos]
 

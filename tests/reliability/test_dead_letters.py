@@ -9,8 +9,9 @@ import httpx
 import pytest
 
 from shared.config import Settings
-from tests.reliability.observe import query, task_row, wait_row, wait_until
+from tests.support.observe import query, task_row
 from tests.support.processes import Stack
+from tests.support.waiting import wait_row, wait_until
 
 pytestmark = pytest.mark.integration
 

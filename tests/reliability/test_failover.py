@@ -13,9 +13,9 @@ import pytest
 
 from shared.broker import ClusterConnection, connect
 from shared.config import Settings
-from tests.reliability.observe import wait_final
 from tests.reliability.tcp_proxy import TcpProxy
 from tests.support.processes import Stack
+from tests.support.waiting import wait_final_row
 
 pytestmark = pytest.mark.integration
 
@@ -76,4 +76,4 @@ def test_a_publish_cut_off_by_a_dying_node_is_sent_again_on_the_next(
         after = [submit(f"after {n}") for n in range(5)]
     assert two.accepted >= 1, "the API moved to the second node"
     for task_id in [before, *after]:
-        assert wait_final(settings, task_id)["status"] == "completed"
+        assert wait_final_row(settings, task_id)["status"] == "completed"

@@ -16,17 +16,11 @@ from hypothesis import strategies as st
 from shared.actions import registry
 from shared.config import Settings
 from shared.names import Names
-from tests.reliability.observe import (
-    consumer_metric,
-    publish_raw,
-    query,
-    wait_final,
-    wait_row,
-    wait_until,
-)
 from tests.support.broker import Broker
+from tests.support.observe import consumer_metric, publish_raw, query
 from tests.support.processes import Stack
 from tests.support.rows import plant_into
+from tests.support.waiting import wait_final_row, wait_row, wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -246,7 +240,7 @@ def test_every_queue_message_is_accounted_for(
             assert row["reason"].startswith("invalid message")
             assert row["body"] == body[:4096].decode("utf-8", errors="replace")
         elif task_id is not None:
-            row = wait_final(settings, task_id)
+            row = wait_final_row(settings, task_id)
             assert row["status"] == planted[2], dict(row)
             if row["status"] == "failed":
                 wait_row(

@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 import pytest
 
 from shared.config import Settings
-from tests.reliability.observe import query, wait_final, wait_until
 from tests.reliability.tcp_proxy import TcpProxy
+from tests.support.observe import query
 from tests.support.processes import Stack
+from tests.support.waiting import wait_final_row, wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -27,7 +29,7 @@ def test_same_key_same_body_is_the_same_task(
     first = client.post("/tasks", json=BODY, headers=headers)
     assert first.status_code == 202
     task_id = first.json()["id"]
-    assert wait_final(settings, task_id)["status"] == "completed"
+    assert wait_final_row(settings, task_id)["status"] == "completed"
 
     # same body, keys in another order: the same request
     again = client.post(
@@ -67,18 +69,15 @@ def test_concurrent_requests_with_one_key_make_one_task(
     again = wait_until(lambda: (r := post(0)).status_code == 202 and r, 10, "a 202 repeat")
     assert again.json()["id"] in ids
     assert [r["id"] for r in query(settings, "SELECT id FROM tasks")] == list(ids)
-    assert wait_final(settings, ids.pop())["status"] == "completed"
+    assert wait_final_row(settings, ids.pop())["status"] == "completed"
 
 
 def test_a_key_whose_first_request_fails_never_answers_202_for_nothing(
-    stack: Stack, settings: Settings, settings_with, make_proxy, client: httpx.Client
+    settings: Settings, api_via_proxy: Callable[..., TcpProxy], client: httpx.Client
 ) -> None:
     """The retry of a request still waiting for its confirm must not be told 202 for a task
     that the first request then withdraws (503)."""
-    proxy: TcpProxy = make_proxy()
-    stack.migrate()
-    stack.api(settings_with(settings, amqp_url=proxy.url(settings.amqp_url), publish_timeout_s=3))
-    stack.consumer()
+    proxy = api_via_proxy(publish_timeout_s=3)
     headers = {"Idempotency-Key": "stalled"}
 
     proxy.freeze()
@@ -102,5 +101,5 @@ def test_a_key_whose_first_request_fails_never_answers_202_for_nothing(
     wait_until(lambda: client.get("/readyz").status_code == 200, 60, "the API to reconnect")
     third = client.post("/tasks", json=BODY, headers=headers)
     assert third.status_code == 202, third.text
-    assert wait_final(settings, third.json()["id"])["status"] == "completed"
+    assert wait_final_row(settings, third.json()["id"])["status"] == "completed"
     assert [r["id"] for r in query(settings, "SELECT id FROM tasks")] == [third.json()["id"]]

@@ -7,9 +7,10 @@ import pytest
 
 from shared.clock import now_ms
 from shared.config import Settings
-from tests.reliability.observe import task_row, wait_final, wait_row
+from tests.support.observe import task_row
 from tests.support.processes import Stack
 from tests.support.rows import plant_into
+from tests.support.waiting import wait_final_row, wait_row
 
 pytestmark = pytest.mark.integration
 
@@ -32,7 +33,7 @@ def test_the_sweep_publishes_unconfirmed_tasks(
     stack.api(settings_with(settings, orphan_age_s=1))
     results = {}
     for task_id in orphans:
-        row = wait_final(settings, task_id)
+        row = wait_final_row(settings, task_id)
         assert row["status"] == "completed"
         assert row["attempts"] == 1
         results[task_id] = row["result"]
@@ -57,6 +58,6 @@ def test_a_recent_unconfirmed_task_is_left_to_its_request(
     stack.consumer(owner_up=False)
     stack.api(settings_with(settings, orphan_age_s=600))  # sweeps every 10 s
     # the old one proves a sweep has run; the fresh one (far from 600 s old) was left alone
-    assert wait_final(settings, old, timeout=60)["status"] == "completed"
+    assert wait_final_row(settings, old, timeout=60)["status"] == "completed"
     row = task_row(settings, fresh)
     assert row is not None and row["status"] == "queued" and row["published"] == 0

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import urllib.parse
+from collections.abc import Callable
 
 import httpx
 import pytest
@@ -10,17 +10,12 @@ import pytest
 from shared.clock import now_ms
 from shared.config import Settings
 from shared.names import Names
-from tests.reliability.observe import (
-    consumer_metric,
-    query,
-    status_of,
-    wait_final,
-    wait_until,
-)
 from tests.reliability.tcp_proxy import TcpProxy
-from tests.support.broker import Broker
+from tests.support.broker import Broker, segment
+from tests.support.observe import consumer_metric, query, status_of
 from tests.support.processes import Stack
 from tests.support.rows import plant_into
+from tests.support.waiting import wait_final_row, wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -33,12 +28,15 @@ def assert_not_queued(response: httpx.Response) -> None:
     assert int(response.headers["Retry-After"]) > 0
 
 
+def assert_queued_and_completed(client: httpx.Client, settings: Settings) -> None:
+    """A new task is accepted and runs: the API publishes again after the fault."""
+    response = client.post("/tasks", json=TASK)
+    assert response.status_code == 202, response.text
+    assert wait_final_row(settings, response.json()["id"])["status"] == "completed"
+
+
 def ready(client: httpx.Client) -> int:
     return client.get("/readyz").status_code
-
-
-def _q(value: str) -> str:
-    return urllib.parse.quote(value, safe="")
 
 
 def plant_failed(settings: Settings) -> str:
@@ -58,15 +56,9 @@ def row_ids(settings: Settings) -> set[str]:
 
 
 def test_broker_down_means_503_then_publishing_resumes(
-    stack: Stack, settings: Settings, settings_with, make_proxy, client: httpx.Client
+    settings: Settings, api_via_proxy: Callable[..., TcpProxy], client: httpx.Client
 ) -> None:
-    proxy: TcpProxy = make_proxy()
-    api_settings = settings_with(
-        settings, amqp_url=proxy.url(settings.amqp_url), publish_timeout_s=1
-    )
-    stack.migrate()
-    stack.api(api_settings)
-    stack.consumer()
+    proxy = api_via_proxy(publish_timeout_s=1)
     accepted = [client.post("/tasks", json=TASK).json()["id"]]
     failed = plant_failed(settings)
 
@@ -94,25 +86,19 @@ def test_broker_down_means_503_then_publishing_resumes(
     assert response.status_code == 202, response.text
     accepted.append(response.json()["id"])
     for task_id in accepted:
-        assert wait_final(settings, task_id)["status"] == "completed"
+        assert wait_final_row(settings, task_id)["status"] == "completed"
     # every 503 withdrew its row: the database holds exactly the accepted tasks
     assert row_ids(settings) == {*accepted, failed}
     replayed = client.post(f"/tasks/{failed}/retry")
     assert replayed.status_code == 202, replayed.text
-    assert wait_final(settings, failed)["status"] == "completed"
+    assert wait_final_row(settings, failed)["status"] == "completed"
 
 
 def test_unconfirmed_publish_times_out_to_503(
-    stack: Stack, settings: Settings, settings_with, make_proxy, client: httpx.Client
+    settings: Settings, api_via_proxy: Callable[..., TcpProxy], client: httpx.Client
 ) -> None:
     """A stalled network: the publish leaves, no confirm comes back within the timeout."""
-    proxy: TcpProxy = make_proxy()
-    api_settings = settings_with(
-        settings, amqp_url=proxy.url(settings.amqp_url), publish_timeout_s=1
-    )
-    stack.migrate()
-    stack.api(api_settings)
-    stack.consumer()
+    proxy = api_via_proxy(publish_timeout_s=1)
 
     proxy.freeze()
     try:
@@ -127,9 +113,7 @@ def test_unconfirmed_publish_times_out_to_503(
         "the consumer to skip the withdrawn task",
     )
     assert row_ids(settings) == set()
-    response = client.post("/tasks", json=TASK)
-    assert response.status_code == 202, response.text
-    assert wait_final(settings, response.json()["id"])["status"] == "completed"
+    assert_queued_and_completed(client, settings)
 
 
 def test_returned_publish_is_503(
@@ -140,17 +124,15 @@ def test_returned_publish_is_503(
     stack.migrate()
     stack.api()
     stack.consumer()
-    binding = f"/api/bindings/{_q(broker.vhost)}/e/{_q(names.exchange)}/q/{_q(names.work_queue)}"
+    binding = f"/api/bindings/{segment(broker.vhost)}/e/{segment(names.exchange)}/q/{segment(names.work_queue)}"
     with broker.api() as api:
-        api.delete(f"{binding}/{_q(names.routing_key)}").raise_for_status()
+        api.delete(f"{binding}/{segment(names.routing_key)}").raise_for_status()
         try:
             assert_not_queued(client.post("/tasks", json=TASK))
             assert row_ids(settings) == set()
         finally:
             api.post(binding, json={"routing_key": names.routing_key}).raise_for_status()
-    response = client.post("/tasks", json=TASK)
-    assert response.status_code == 202, response.text
-    assert wait_final(settings, response.json()["id"])["status"] == "completed"
+    assert_queued_and_completed(client, settings)
 
 
 def test_nacked_publish_is_503_until_the_queue_drains(
@@ -161,7 +143,7 @@ def test_nacked_publish_is_503_until_the_queue_drains(
     names = Names(settings.queue)
     stack.migrate()
     stack.api()
-    policy = f"/api/policies/{_q(broker.vhost)}/full-{names.work_queue}"
+    policy = f"/api/policies/{segment(broker.vhost)}/full-{names.work_queue}"
     accepted: list[str] = []
     with broker.api() as api:
         api.put(
@@ -192,10 +174,8 @@ def test_nacked_publish_is_503_until_the_queue_drains(
 
             stack.consumer()
             for task_id in accepted:
-                assert wait_final(settings, task_id)["status"] == "completed"
-            response = client.post("/tasks", json=TASK)
-            assert response.status_code == 202, response.text
-            assert wait_final(settings, response.json()["id"])["status"] == "completed"
+                assert wait_final_row(settings, task_id)["status"] == "completed"
+            assert_queued_and_completed(client, settings)
         finally:
             # (RabbitMQ 3.10 keeps refusing a channel whose queue lost its limit while full, so
             # the policy goes only once the queue has drained.)

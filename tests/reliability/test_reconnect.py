@@ -3,7 +3,6 @@ dead channel are recorded once."""
 
 from __future__ import annotations
 
-import threading
 import time
 
 import httpx
@@ -11,49 +10,17 @@ import pytest
 
 from shared.config import Settings
 from shared.names import Names
-from tests.reliability.observe import (
-    consumer_metric,
-    consumers_on,
-    query,
-    status_of,
-    task_row,
-    wait_final,
-    wait_until,
-)
 from tests.reliability.tcp_proxy import TcpProxy
 from tests.support.broker import Broker
+from tests.support.observe import RowHistory, consumer_metric, consumers_on, query, status_of
 from tests.support.processes import Stack
+from tests.support.waiting import wait_final_row, wait_until
 
 pytestmark = pytest.mark.integration
 
 
 def consumer_ready(settings: Settings) -> int:
     return httpx.get(f"http://127.0.0.1:{settings.consumer_port}/readyz", timeout=5).status_code
-
-
-class Recordings:
-    """Every distinct (status, processed_at) the tasks' rows show, while the test runs."""
-
-    def __init__(self, settings: Settings, task_ids: list[str]) -> None:
-        self.seen: dict[str, list[tuple[str, int | None]]] = {t: [] for t in task_ids}
-        self._settings = settings
-        self._done = threading.Event()
-        self._thread = threading.Thread(target=self._poll, daemon=True)
-        self._thread.start()
-
-    def _poll(self) -> None:
-        while not self._done.is_set():
-            for task_id, seen in self.seen.items():
-                row = task_row(self._settings, task_id)
-                state = (row["status"], row["processed_at"]) if row is not None else None
-                if state is not None and (not seen or seen[-1] != state):
-                    seen.append(state)
-            time.sleep(0.01)
-
-    def stop(self) -> dict[str, list[tuple[str, int | None]]]:
-        self._done.set()
-        self._thread.join(10)
-        return self.seen
 
 
 def test_everything_reconnects_after_the_broker_drops_all_connections(
@@ -73,7 +40,7 @@ def test_everything_reconnects_after_the_broker_drops_all_connections(
         30,
         "the sleepers to be running",
     )
-    recordings = Recordings(settings, sleepers)
+    recordings = RowHistory(settings, sleepers, lambda row: (row["status"], row["processed_at"]))
 
     # (they reconnect within milliseconds: the not-ready window is another test's business)
     assert broker.close_all_connections() >= 2
@@ -87,7 +54,7 @@ def test_everything_reconnects_after_the_broker_drops_all_connections(
     assert consumer_metric(settings, "taskq_broker_reconnects_total") >= 1
 
     for task_id in sleepers:
-        row = wait_final(settings, task_id)
+        row = wait_final_row(settings, task_id)
         assert row["status"] == "completed", dict(row)
         assert row["result"] == '{"output":"slept"}'
     time.sleep(0.5)  # let a late duplicate of a sleeper show itself, if there were one
@@ -102,7 +69,7 @@ def test_everything_reconnects_after_the_broker_drops_all_connections(
     # and work goes on through the new connections
     after = client.post("/tasks", json={"action": "uppercase", "data": {"text": "again"}})
     assert after.status_code == 202, after.text
-    assert wait_final(settings, after.json()["id"])["status"] == "completed"
+    assert wait_final_row(settings, after.json()["id"])["status"] == "completed"
 
 
 def test_consumer_readyz_follows_its_broker_connection(
@@ -134,4 +101,4 @@ def test_consumer_readyz_follows_its_broker_connection(
     wait_until(
         lambda: consumers_on(broker, work_queue) == settings.channels, 30, "its consumers back"
     )
-    assert wait_final(settings, task_id)["status"] == "completed"
+    assert wait_final_row(settings, task_id)["status"] == "completed"

@@ -10,18 +10,10 @@ import pytest
 from shared.config import Settings
 from shared.models import Envelope
 from shared.names import Names
-from tests.reliability.observe import (
-    consumer_metric,
-    publish_raw,
-    query,
-    status_of,
-    task_row,
-    wait_final,
-    wait_row,
-    wait_until,
-)
 from tests.support.broker import Broker
+from tests.support.observe import consumer_metric, publish_raw, query, status_of, task_row
 from tests.support.processes import Stack
+from tests.support.waiting import wait_final_row, wait_row, wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -39,7 +31,7 @@ def test_a_consumer_killed_mid_task_loses_nothing(
 
     first.kill()
     stack.consumer()
-    row = wait_final(settings, task_id)
+    row = wait_final_row(settings, task_id)
     assert row["status"] == "completed"
     assert json.loads(row["result"]) == {"output": "slept"}
     assert row["error"] is None
@@ -57,7 +49,7 @@ def test_a_duplicate_of_a_completed_task_is_acked_without_running(
     stack.consumer()
     body = {"action": "uppercase", "data": {"text": "once"}}
     task_id = client.post("/tasks", json=body).json()["id"]
-    assert wait_final(settings, task_id)["status"] == "completed"
+    assert wait_final_row(settings, task_id)["status"] == "completed"
     # the confirm is marked asynchronously; wait for the row to settle before comparing
     before = wait_row(
         settings, task_id, lambda row: row["published"] == 1, "the task's confirm to be marked"

@@ -9,9 +9,10 @@ import pytest
 
 from shared.clock import now_ms
 from shared.config import Settings
-from tests.reliability.observe import query, status_of, wait_final
+from tests.support.observe import query, status_of
 from tests.support.processes import Stack
 from tests.support.rows import plant_into
+from tests.support.waiting import wait_final_row
 
 pytestmark = pytest.mark.integration
 
@@ -45,7 +46,7 @@ def test_replay_one_failed_task(
     # one attempt only: the task fails for good on its first try
     first = stack.consumer(settings_with(settings, max_attempts=1))
     task_id = fail_once(client)
-    failed = wait_final(settings, task_id)
+    failed = wait_final_row(settings, task_id)
     assert failed["status"] == "failed" and failed["attempts"] == 1
     first.terminate()
 
@@ -59,7 +60,7 @@ def test_replay_one_failed_task(
     assert queued["error"] is None and queued["result"] is None and queued["processed_at"] is None
 
     stack.consumer()  # three attempts now
-    row = wait_final(settings, task_id)
+    row = wait_final_row(settings, task_id)
     # attempts counted afresh: the replay's second attempt is the one that succeeds
     assert row["status"] == "completed"
     assert row["attempts"] == 2
@@ -75,7 +76,7 @@ def test_replay_refuses_what_it_cannot_replay(
     stack.api()
     stack.consumer()
     done = client.post("/tasks", json={"action": "uppercase", "data": {"text": "x"}}).json()["id"]
-    assert wait_final(settings, done)["status"] == "completed"
+    assert wait_final_row(settings, done)["status"] == "completed"
 
     conflict = client.post(f"/tasks/{done}/retry")
     assert conflict.status_code == 409
@@ -99,7 +100,7 @@ def test_bulk_replay_by_action(
     first = stack.consumer(settings_with(settings, max_attempts=1))
     failing = [fail_once(client) for _ in range(3)]
     for task_id in failing:
-        assert wait_final(settings, task_id)["status"] == "failed"
+        assert wait_final_row(settings, task_id)["status"] == "failed"
     first.terminate()
     other = plant_failed(settings, "something-else")
 
@@ -110,12 +111,12 @@ def test_bulk_replay_by_action(
 
     stack.consumer()
     for task_id in failing:
-        row = wait_final(settings, task_id)
+        row = wait_final_row(settings, task_id)
         assert row["status"] == "completed" and row["attempts"] == 2
 
     response = client.post("/tasks/retry", params={"status": "failed"})
     assert response.status_code == 202
     assert response.json() == {"retried": 1, "more": False}
-    assert wait_final(settings, other)["status"] == "completed"
+    assert wait_final_row(settings, other)["status"] == "completed"
     nothing = client.post("/tasks/retry", params={"status": "failed"})
     assert nothing.json() == {"retried": 0, "more": False}

@@ -3,7 +3,6 @@ and the last one fails the task through the dead queue."""
 
 from __future__ import annotations
 
-import threading
 import time
 
 import httpx
@@ -11,17 +10,10 @@ import pytest
 
 from shared.config import Settings
 from shared.names import Names
-from tests.reliability.observe import (
-    consumer_metric,
-    query,
-    status_of,
-    task_row,
-    wait_final,
-    wait_row,
-    wait_until,
-)
 from tests.support.broker import Broker
+from tests.support.observe import RowHistory, consumer_metric, query, status_of
 from tests.support.processes import Stack
+from tests.support.waiting import wait_final_row, wait_row, wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -32,31 +24,6 @@ def settings(settings: Settings, settings_with) -> Settings:
     return settings_with(settings, retry_delays_s=(1.0,), max_attempts=3)
 
 
-class Trace:
-    """Every distinct (status, attempts) the task's row went through, seen by polling."""
-
-    def __init__(self, settings: Settings, task_id: str) -> None:
-        self.seen: list[tuple[str, int]] = []
-        self._settings, self._task_id = settings, task_id
-        self._done = threading.Event()
-        self._thread = threading.Thread(target=self._poll, daemon=True)
-        self._thread.start()
-
-    def _poll(self) -> None:
-        while not self._done.is_set():
-            row = task_row(self._settings, self._task_id)
-            if row is not None:
-                state = (row["status"], row["attempts"])
-                if not self.seen or self.seen[-1] != state:
-                    self.seen.append(state)
-            time.sleep(0.01)
-
-    def stop(self) -> list[tuple[str, int]]:
-        self._done.set()
-        self._thread.join(10)
-        return self.seen
-
-
 def test_fail_twice_then_succeed_on_attempt_three(
     stack: Stack, settings: Settings, client: httpx.Client
 ) -> None:
@@ -64,9 +31,9 @@ def test_fail_twice_then_succeed_on_attempt_three(
     stack.api()
     stack.consumer()
     task_id = client.post("/tasks", json={"action": "fail", "data": {"times": 2}}).json()["id"]
-    trace = Trace(settings, task_id)
-    row = wait_final(settings, task_id)
-    seen = trace.stop()
+    history = RowHistory(settings, [task_id], lambda row: (row["status"], row["attempts"]))
+    row = wait_final_row(settings, task_id)
+    seen = history.stop()[task_id]
     assert row["status"] == "completed"
     assert row["attempts"] == 3
     assert row["result"] == '{"output":"succeeded on attempt 3"}'
@@ -83,15 +50,15 @@ def test_always_failing_task_fails_after_max_attempts_via_the_dead_queue(
     stack.consumer()
     body = {"action": "fail", "data": {"message": "boom"}}
     task_id = client.post("/tasks", json=body).json()["id"]
-    trace = Trace(settings, task_id)
-    wait_final(settings, task_id)
+    history = RowHistory(settings, [task_id], lambda row: (row["status"], row["attempts"]))
+    wait_final_row(settings, task_id)
     row = wait_row(
         settings,
         task_id,
         lambda row: row["dead_lettered_at"],
         "the dead queue to record the failed task",
     )
-    seen = trace.stop()
+    seen = history.stop()[task_id]
     assert row["status"] == "failed"
     assert row["attempts"] == settings.max_attempts == 3
     assert row["error"] == "boom"  # the action's own error, not the broker's
@@ -135,5 +102,5 @@ def test_no_consumer_holds_a_message_while_it_waits_to_retry(
     assert work.get("messages_unacknowledged") == 0, work
     assert work.get("messages") == 0, work
     assert in_flight == 0
-    row = wait_final(settings, task_id, timeout=60)
+    row = wait_final_row(settings, task_id, timeout=60)
     assert row["status"] == "completed" and row["attempts"] == 2

@@ -9,9 +9,10 @@ import httpx
 import pytest
 
 from shared.config import Settings
-from tests.reliability.observe import query, status_of, task_row, wait_final, wait_until
 from tests.reliability.tcp_proxy import TcpProxy
+from tests.support.observe import query, status_of, task_row
 from tests.support.processes import Stack
+from tests.support.waiting import wait_final_row, wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -60,7 +61,7 @@ def test_a_task_longer_than_the_grace_period_is_redelivered(
     assert "did not finish in time" in impatient.log()
 
     stack.consumer()
-    row = wait_final(settings, slow)
+    row = wait_final_row(settings, slow)
     assert row["status"] == "completed"
     assert row["attempts"] == 2
     assert json.loads(row["result"]) == {"output": "slept"}
@@ -76,7 +77,7 @@ def test_sigterm_during_a_broker_outage_still_stops_cleanly(
     api = stack.api(via_proxy)
     consumer = stack.consumer(via_proxy)
     (task_id,) = submit_sleepers(client, 0, 1)
-    assert wait_final(settings, task_id)["status"] == "completed"
+    assert wait_final_row(settings, task_id)["status"] == "completed"
 
     proxy.cut()
     wait_until(lambda: client.get("/readyz").status_code == 503, 30, "the API to see the outage")

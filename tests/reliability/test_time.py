@@ -12,9 +12,10 @@ import httpx
 import pytest
 
 from shared.config import Settings
-from tests.reliability.observe import query, status_of, task_row, wait_final, wait_until
 from tests.reliability.tcp_proxy import TcpProxy
+from tests.support.observe import query, status_of, task_row
 from tests.support.processes import ServiceProcess, Stack, free_port
+from tests.support.waiting import wait_final_row, wait_until
 
 pytestmark = pytest.mark.integration
 Replace = Callable[..., Settings]
@@ -35,7 +36,7 @@ def test_a_delayed_task_runs_not_before_its_time(
     assert response.json()["status"] == "scheduled"
     task_id = response.json()["id"]
     assert client.get(f"/tasks/{task_id}").json()["status"] == "scheduled"
-    row = wait_final(settings, task_id)
+    row = wait_final_row(settings, task_id)
     assert row["status"] == "completed" and row["attempts"] == 1
     assert row["started_at"] >= row["run_at"]
 
@@ -55,7 +56,7 @@ def test_a_delayed_task_survives_kill_9_of_api_and_consumer(
     time.sleep(4)
     stack.api()
     stack.consumer()
-    row = wait_final(settings, task_id)
+    row = wait_final_row(settings, task_id)
     assert row["status"] == "completed" and row["attempts"] == 1
     assert row["started_at"] >= row["run_at"]
     assert query(settings, "SELECT * FROM dead_letters") == []
@@ -82,7 +83,7 @@ def test_a_due_task_whose_publish_fails_is_published_later(
     row = task_row(settings, task_id)
     assert row is not None and row["published"] == 0  # kept in the outbox, not lost
     proxy.restore()
-    row = wait_final(settings, task_id)
+    row = wait_final_row(settings, task_id)
     assert row["status"] == "completed" and row["attempts"] == 1
 
 
@@ -108,7 +109,7 @@ def test_two_apis_never_dispatch_one_delayed_task_twice(
         for n in range(60)
     ]
     ids = [r.json()["id"] for r in due]
-    rows = [wait_final(settings, task_id) for task_id in ids]
+    rows = [wait_final_row(settings, task_id) for task_id in ids]
     assert all(r["status"] == "completed" and r["attempts"] == 1 for r in rows)
     assert dispatched(settings.http_port) + dispatched(second.http_port) == len(ids)
 
@@ -173,7 +174,7 @@ def test_a_schedule_fires_across_an_api_restart_and_two_apis_without_doubling(
     last = client.get(f"/tasks/{shown['last_task_id']}").json()
     assert last["schedule"] == "tick"
     for task_id in [r["id"] for r in query(settings, "SELECT id FROM tasks")]:
-        assert wait_final(settings, task_id)["status"] == "completed"
+        assert wait_final_row(settings, task_id)["status"] == "completed"
 
 
 def test_an_attempt_over_its_time_limit_fails_and_retries(
@@ -184,7 +185,7 @@ def test_an_attempt_over_its_time_limit_fails_and_retries(
     stack.consumer(settings_with(settings, max_attempts=2))
     body = {"action": "sleep", "data": {"seconds": 30}, "timeout_s": 0.5}
     task_id = client.post("/tasks", json=body).json()["id"]
-    row = wait_final(settings, task_id)
+    row = wait_final_row(settings, task_id)
     assert row["status"] == "failed"
     assert row["error"] == "timed out after 0.5 s"
     assert row["attempts"] == 2
@@ -217,7 +218,7 @@ def test_retention_purges_final_tasks(
     stack.consumer()
     expiring = client.post("/tasks", json={"action": "sum"}).json()["id"]
     waiting = client.post("/tasks", json={"action": "sum", "delay_s": 600}).json()["id"]
-    assert wait_final(settings, expiring)["status"] == "completed"
+    assert wait_final_row(settings, expiring)["status"] == "completed"
     wait_until(lambda: status_of(settings, expiring) is None, 30, "the purge")
     assert client.get(f"/tasks/{expiring}").status_code == 404
     assert purged(settings) >= 1
@@ -233,7 +234,7 @@ def test_delete_removes_one_final_task_with_its_dead_letters(
     failing = client.post("/tasks", json={"action": "fail", "data": {}}).json()["id"]
     waiting = client.post("/tasks", json={"action": "sum", "delay_s": 600}).json()["id"]
     assert client.delete(f"/tasks/{waiting}").status_code == 409
-    assert wait_final(settings, failing)["status"] == "failed"
+    assert wait_final_row(settings, failing)["status"] == "failed"
     dead = "SELECT * FROM dead_letters WHERE task_id = ?"
     wait_until(lambda: query(settings, dead, (failing,)), 30, "the dead letter")
     assert client.delete(f"/tasks/{failing}").status_code == 204

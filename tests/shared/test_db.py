@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from services.migrator.migrations import load_migrations, migrate
+from services.migrator.migrations import load_migrations
 from shared.db import SCHEMA_VERSION, BatchWriter, check_schema, schema_version
 from shared.errors import SchemaMissingError
 
@@ -32,11 +32,9 @@ def test_check_schema_refuses_an_unmigrated_file(tmp_path: Path) -> None:
         check_schema(str(path))
 
 
-def test_check_schema_accepts_a_migrated_file(tmp_path: Path) -> None:
-    path = str(tmp_path / "tasks.db")
-    migrate(path, load_migrations())
-    check_schema(path)
-    with closing(sqlite3.connect(path, isolation_level=None)) as conn:
+def test_check_schema_accepts_a_migrated_file(db_path: str) -> None:
+    check_schema(db_path)
+    with closing(sqlite3.connect(db_path, isolation_level=None)) as conn:
         assert schema_version(conn) == SCHEMA_VERSION
 
 

@@ -1,4 +1,5 @@
-"""Where the tests' broker comes from, and a vhost of their own on it."""
+"""Where the tests' broker comes from, and a vhost of their own on it: the one home of the
+management API calls that make and remove vhosts and queues (the benchmark uses them too)."""
 
 from __future__ import annotations
 
@@ -36,57 +37,99 @@ class Broker:
     vhost: str
 
     def api(self, timeout: float = 10) -> httpx.Client:
-        parts = urllib.parse.urlsplit(self.mgmt_url)
-        base = f"{parts.scheme}://{parts.hostname}:{parts.port or 15672}"
-        auth = (
-            urllib.parse.unquote(parts.username or "guest"),
-            urllib.parse.unquote(parts.password or "guest"),
-        )
-        return httpx.Client(base_url=base, auth=auth, timeout=timeout)
+        return management_api(self.mgmt_url, timeout=timeout)
 
     def queue(self, name: str) -> dict[str, Any]:
         """The management API's view of one queue in the test vhost."""
         with self.api() as api:
-            response = api.get(f"/api/queues/{_quote(self.vhost)}/{_quote(name)}")
+            response = api.get(f"/api/queues/{segment(self.vhost)}/{segment(name)}")
             response.raise_for_status()
             found: dict[str, Any] = response.json()
             return found
 
     def queues(self) -> list[dict[str, Any]]:
         with self.api() as api:
-            response = api.get(f"/api/queues/{_quote(self.vhost)}")
+            response = api.get(f"/api/queues/{segment(self.vhost)}")
             response.raise_for_status()
             found: list[dict[str, Any]] = response.json()
             return found
 
     def delete_prefixed(self, prefix: str) -> None:
-        """Delete the queues and exchanges named `prefix` or `prefix.*` in the test vhost."""
-        vhost = _quote(self.vhost)
+        """Delete the queues and exchanges in the test vhost whose names start with `prefix`."""
         with self.api() as api:
-            for kind in ("queues", "exchanges"):
-                listed = api.get(f"/api/{kind}/{vhost}", params={"columns": "name"})
-                if listed.status_code != 200:
-                    continue
-                for item in listed.json():
-                    name = item["name"]
-                    if name == prefix or name.startswith(prefix + "."):
-                        api.delete(f"/api/{kind}/{vhost}/{_quote(name)}")
+            delete_prefixed(api, self.vhost, prefix)
 
     def close_all_connections(self) -> int:
         """Force-close every connection in the test vhost (like `rabbitmqctl close_all_connections`)."""
         closed = 0
         with self.api() as api:
-            for conn in api.get(f"/api/vhosts/{_quote(self.vhost)}/connections").json():
+            for conn in api.get(f"/api/vhosts/{segment(self.vhost)}/connections").json():
                 api.delete(
-                    f"/api/connections/{_quote(conn['name'])}",
+                    f"/api/connections/{segment(conn['name'])}",
                     headers={"X-Reason": "taskq test: forced close"},
                 )
                 closed += 1
         return closed
 
 
-def _quote(value: str) -> str:
+def segment(value: str) -> str:
+    """`value` as one segment of a management API path: the default vhost "/" is `%2F`."""
     return urllib.parse.quote(value, safe="")
+
+
+def credentials(url: str) -> tuple[str, str]:
+    """The user and password in an AMQP or management URL (RabbitMQ's guest/guest if none)."""
+    parts = urllib.parse.urlsplit(url)
+    return (
+        urllib.parse.unquote(parts.username or "guest"),
+        urllib.parse.unquote(parts.password or "guest"),
+    )
+
+
+def management_api(
+    mgmt_url: str, auth: tuple[str, str] | None = None, timeout: float = 10
+) -> httpx.Client:
+    """A client of the management API at `mgmt_url`, as `auth` or else the URL's own user."""
+    parts = urllib.parse.urlsplit(mgmt_url)
+    base = f"{parts.scheme}://{parts.hostname}:{parts.port or 15672}"
+    return httpx.Client(base_url=base, auth=auth or credentials(mgmt_url), timeout=timeout)
+
+
+def with_vhost(amqp_url: str, vhost: str) -> str:
+    """`amqp_url` pointed at `vhost`; a cluster's comma-separated list of node URLs, each one."""
+    urls = [url.strip() for url in amqp_url.split(",") if url.strip()]
+    return ",".join(
+        urllib.parse.urlunsplit(urllib.parse.urlsplit(url)._replace(path="/" + segment(vhost)))
+        for url in urls
+    )
+
+
+def create_vhost(api: httpx.Client, user: str, prefix: str) -> str:
+    """A new vhost named `prefix-<random>` on which `user` may do anything; returns its name."""
+    vhost = f"{prefix}-{uuid.uuid4().hex[:8]}"
+    api.put(f"/api/vhosts/{segment(vhost)}").raise_for_status()
+    api.put(
+        f"/api/permissions/{segment(vhost)}/{segment(user)}",
+        json={"configure": ".*", "write": ".*", "read": ".*"},
+    ).raise_for_status()
+    return vhost
+
+
+def delete_vhost(api: httpx.Client, vhost: str) -> None:
+    """Delete `vhost` with everything in it (the queues and exchanges too)."""
+    api.delete(f"/api/vhosts/{segment(vhost)}")
+
+
+def delete_prefixed(api: httpx.Client, vhost: str, prefix: str) -> None:
+    """Delete the queues and exchanges in `vhost` whose names start with `prefix`: a queue's own
+    name covers its dead, retry and control ones (`<queue>.dead`...)."""
+    for kind in ("queues", "exchanges"):
+        listed = api.get(f"/api/{kind}/{segment(vhost)}", params={"columns": "name"})
+        if listed.status_code != 200:
+            continue
+        for item in listed.json():
+            if item["name"].startswith(prefix):
+                api.delete(f"/api/{kind}/{segment(vhost)}/{segment(item['name'])}")
 
 
 def docker_available() -> bool:
@@ -132,9 +175,8 @@ def amqp_answers(amqp_url: str) -> bool:
 
 def mgmt_problem(mgmt_url: str) -> str | None:
     """None when the management API answers /api/overview; else one line saying what to do."""
-    probe = Broker(amqp_url="", mgmt_url=mgmt_url, vhost="")
     try:
-        with probe.api(timeout=PROBE_TIMEOUT_S) as api:
+        with management_api(mgmt_url, timeout=PROBE_TIMEOUT_S) as api:
             status = api.get("/api/overview").status_code
     except httpx.HTTPError:
         return (
@@ -190,25 +232,14 @@ def _without_password(url: str) -> str:
 @contextmanager
 def vhost_on(amqp_url: str, mgmt_url: str) -> Iterator[Broker]:
     """A fresh vhost on the broker for this test run, deleted afterwards."""
-    parts = urllib.parse.urlsplit(amqp_url)
-    user = urllib.parse.unquote(parts.username or "guest")
-    vhost = f"taskq-test-{uuid.uuid4().hex[:8]}"
-    broker = Broker(
-        amqp_url=urllib.parse.urlunsplit(parts._replace(path="/" + _quote(vhost))),
-        mgmt_url=mgmt_url,
-        vhost=vhost,
-    )
-    with broker.api() as api:
-        api.put(f"/api/vhosts/{_quote(vhost)}").raise_for_status()
-        api.put(
-            f"/api/permissions/{_quote(vhost)}/{_quote(user)}",
-            json={"configure": ".*", "write": ".*", "read": ".*"},
-        ).raise_for_status()
+    with management_api(mgmt_url) as api:
+        vhost = create_vhost(api, credentials(amqp_url)[0], "taskq-test")
+    broker = Broker(amqp_url=with_vhost(amqp_url, vhost), mgmt_url=mgmt_url, vhost=vhost)
     try:
         yield broker
     finally:
         with broker.api() as api:
-            api.delete(f"/api/vhosts/{_quote(vhost)}")
+            delete_vhost(api, vhost)
 
 
 @contextmanager

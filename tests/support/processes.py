@@ -1,17 +1,21 @@
-"""The one kit for running the real services as subprocesses and stopping them whatever
-happens: the tests, the benchmark (bench/stack.py) and the docs' screenshot all use it."""
+"""The one kit for running the real services as subprocesses, on settings and ports of their
+own, and stopping them whatever happens: the tests, the benchmark (bench/stack.py) and the docs'
+screenshot all use it."""
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import signal
 import socket
 import subprocess
 import sys
 import time
+import uuid
 from collections.abc import Mapping
 from dataclasses import fields
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -26,6 +30,27 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+def isolated_settings(
+    amqp_url: str, directory: Path, *, queue_prefix: str = "t", **overrides: Any
+) -> Settings:
+    """Settings of one test's services: queues, a database file in `directory` and ports of
+    their own, no simulated work, quick retries; `overrides` replace any field."""
+    made = Settings(
+        amqp_url=amqp_url,
+        db_path=str(directory / "tasks.db"),
+        http_host="127.0.0.1",
+        http_port=free_port(),
+        consumer_port=free_port(),
+        queue=f"{queue_prefix}{uuid.uuid4().hex[:10]}",
+        work_delay_ms=0,
+        startup_timeout_s=15,
+        retry_delays_s=(0.2, 0.4),
+        shutdown_grace_s=10,
+        orphan_age_s=30,
+    )
+    return dataclasses.replace(made, **overrides)
 
 
 def settings_env(settings: Settings) -> dict[str, str]:

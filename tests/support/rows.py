@@ -1,16 +1,19 @@
 """Task rows written straight into a migrated database, as the API would have stored them: the
 one place tests plant a task (an orphan, a failed task, many for a listing) behind the services'
-back."""
+back, or run one of the state machine's operations on a connection of their own."""
 
 from __future__ import annotations
 
 import sqlite3
 import uuid
-from typing import Any
+from typing import Any, TypeVar
 
 import orjson
 
 from shared.clock import now_ms
+from shared.db import WriteOp
+
+T = TypeVar("T")
 
 
 def plant_task(
@@ -65,3 +68,16 @@ def plant_into(path: str, **row: Any) -> str:
             return plant_task(conn, **row)
     finally:
         conn.close()
+
+
+def apply(conn: sqlite3.Connection, op: WriteOp[T]) -> T:
+    """Run `op` in a transaction of its own, as the group-commit writer runs each one; roll back
+    if it raises. `conn` is in autocommit mode (`isolation_level=None`)."""
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        result = op(conn)
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    conn.execute("COMMIT")
+    return result

@@ -1,39 +1,22 @@
-"""Looking at the system from outside: SQLite read directly, the consumer's metrics, the broker's
-management API, and polling with a bound."""
+"""Looking at the system from outside: SQLite read directly, the consumer's metrics and the
+broker's management API. Waiting for what they show is tests/support/waiting.py's job."""
 
 from __future__ import annotations
 
 import base64
 import sqlite3
+import threading
 import time
-import urllib.parse
-from collections.abc import Callable
-from typing import Any, Literal, TypeVar
+from collections.abc import Callable, Iterable
+from typing import Any, Generic, TypeVar
 
 import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
 from shared.config import Settings
-from tests.support.broker import Broker
+from tests.support.broker import Broker, segment
 
-T = TypeVar("T")
-
-FINAL = {"completed", "failed"}
-
-
-def wait_until(
-    check: Callable[[], T | Literal[False] | None], timeout: float, what: str, every: float = 0.05
-) -> T:
-    """Poll `check` until it returns something truthy (returned); fail naming `what` after
-    `timeout` s. A check may say "not yet" with None or False (`cond and value`)."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = check()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {what} (last: {value!r})")
-        time.sleep(every)
+S = TypeVar("S")
 
 
 def query(settings: Settings, sql: str, params: tuple[Any, ...] = ()) -> list[sqlite3.Row]:
@@ -42,16 +25,6 @@ def query(settings: Settings, sql: str, params: tuple[Any, ...] = ()) -> list[sq
     conn.row_factory = sqlite3.Row
     try:
         return conn.execute(sql, params).fetchall()
-    finally:
-        conn.close()
-
-
-def execute(settings: Settings, sql: str, params: tuple[Any, ...] = ()) -> None:
-    """Write to the services' database behind their back (to plant orphans, failed tasks...)."""
-    conn = sqlite3.connect(settings.db_path, timeout=10)
-    try:
-        with conn:
-            conn.execute(sql, params)
     finally:
         conn.close()
 
@@ -66,32 +39,34 @@ def status_of(settings: Settings, task_id: str) -> str | None:
     return row["status"] if row is not None else None
 
 
-def wait_row(
-    settings: Settings,
-    task_id: str,
-    ready: Callable[[sqlite3.Row], object],
-    what: str,
-    timeout: float = 30,
-    every: float = 0.05,
-) -> sqlite3.Row:
-    """The task's row once `ready(row)` holds (polled as `wait_until` does)."""
+class RowHistory(Generic[S]):
+    """Every distinct `state(row)` each task's row shows from now until `stop()`, read by a
+    thread of its own every 10 ms: the test's own polls would miss a state that lasts less."""
 
-    def check() -> sqlite3.Row | None:
-        row = task_row(settings, task_id)
-        return row if row is not None and ready(row) else None
+    def __init__(
+        self, settings: Settings, task_ids: Iterable[str], state: Callable[[sqlite3.Row], S]
+    ) -> None:
+        self.seen: dict[str, list[S]] = {t: [] for t in task_ids}
+        self._settings, self._state = settings, state
+        self._done = threading.Event()
+        self._thread = threading.Thread(target=self._poll, daemon=True)
+        self._thread.start()
 
-    return wait_until(check, timeout, what, every)
+    def _poll(self) -> None:
+        while not self._done.is_set():
+            for task_id, seen in self.seen.items():
+                row = task_row(self._settings, task_id)
+                if row is None:
+                    continue
+                state = self._state(row)
+                if not seen or seen[-1] != state:
+                    seen.append(state)
+            time.sleep(0.01)
 
-
-def wait_final(settings: Settings, task_id: str, timeout: float = 30) -> sqlite3.Row:
-    """The task's row once it is completed or failed."""
-    return wait_row(
-        settings,
-        task_id,
-        lambda row: row["status"] in FINAL,
-        f"task {task_id} to be final",
-        timeout,
-    )
+    def stop(self) -> dict[str, list[S]]:
+        self._done.set()
+        self._thread.join(10)
+        return self.seen
 
 
 def consumer_metric(settings: Settings, name: str, **labels: str) -> float:
@@ -103,10 +78,6 @@ def consumer_metric(settings: Settings, name: str, **labels: str) -> float:
             if sample.name == name and all(sample.labels.get(k) == v for k, v in labels.items()):
                 total += sample.value
     return total
-
-
-def _q(value: str) -> str:
-    return urllib.parse.quote(value, safe="")
 
 
 def publish_raw(
@@ -124,19 +95,19 @@ def publish_raw(
         "payload": base64.b64encode(body).decode(),
         "payload_encoding": "base64",
     }
-    url = f"/api/exchanges/{_q(broker.vhost)}/{_q(exchange)}/publish"
+    url = f"/api/exchanges/{segment(broker.vhost)}/{segment(exchange)}/publish"
     if api is None:
         with broker.api() as own:
             response = own.post(url, json=payload)
     else:
         response = api.post(url, json=payload)
     response.raise_for_status()
-    assert response.json()["routed"], response.json()
+    assert response.json() == {"routed": True}, response.json()
 
 
 def consumers_on(broker: Broker, queue: str) -> int:
     """Consumers the broker has registered on `queue` (consumer events are not sampled)."""
     with broker.api() as api:
-        response = api.get(f"/api/consumers/{_q(broker.vhost)}")
+        response = api.get(f"/api/consumers/{segment(broker.vhost)}")
         response.raise_for_status()
         return sum(1 for c in response.json() if c["queue"]["name"] == queue)
