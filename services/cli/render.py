@@ -95,29 +95,32 @@ def task_detail(task: dict[str, Any]) -> RenderableType:
     return facts
 
 
-# what the other columns of a task table take, with the gaps between them
-FIXED_COLUMNS_WIDTH = 36 + 9 + 5 + 8 + 14
+# what the id, status and tries columns of a task table take, with the gaps between columns
+FIXED_COLUMNS_WIDTH = 36 + 9 + 5 + 14
 
 
 def task_table(tasks: list[dict[str, Any]], width: int, title: str | None = None) -> Table:
     """Tasks as rows; the id and status stay whole, a long action name is cut to fit `width`."""
-    room = max(width - FIXED_COLUMNS_WIDTH, 6)
+    created = [short_when(task["created_at"]) for task in tasks]
+    # a task of another day shows its date too: the action gives up the room, never the id
+    created_width = max((len(c) for c in created), default=0)
+    room = max(width - FIXED_COLUMNS_WIDTH - max(created_width, len("created")), 6)
     table = Table(
         title=title, title_justify="left", header_style="bold", box=box.SIMPLE_HEAD, pad_edge=False
     )
-    table.add_column("id", no_wrap=True)
+    table.add_column("id", no_wrap=True, min_width=36)
     table.add_column("action", no_wrap=True)
     table.add_column("status", no_wrap=True)
     table.add_column("tries", justify="right", no_wrap=True)
     table.add_column("created", no_wrap=True)
-    for task in tasks:
+    for task, when_created in zip(tasks, created, strict=True):
         action = task["action"]
         table.add_row(
             task["id"],
             action if len(action) <= room else action[: room - 1] + "…",
             status(task["status"]),
             str(task["attempts"]),
-            short_when(task["created_at"]),
+            when_created,
         )
     if not tasks:
         table.caption = "no tasks"
