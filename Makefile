@@ -65,7 +65,7 @@ status: ## show what is running
 	@if $(use_docker); then docker compose ps; else $(PY) scripts/localstack.py status; fi
 
 test: install ## run the tests on TEST_WORKERS processes (PYTEST_ARGS=... passes options on)
-	@rc=0; $(VENV)/bin/pytest -n $(TEST_WORKERS) --dist loadgroup $(PYTEST_ARGS) || rc=$$?; \
+	@rc=0; $(VENV)/bin/pytest -n $(TEST_WORKERS) --dist loadscope $(PYTEST_ARGS) || rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "make test: FAILED: pytest collected no tests (exit 5)" >&2; fi; \
 	exit $$rc
 

@@ -7,6 +7,7 @@ import dataclasses
 from collections.abc import AsyncIterator, Iterator
 from contextlib import ExitStack
 from pathlib import Path
+from typing import Any
 
 import aio_pika
 import pytest
@@ -17,13 +18,23 @@ from shared.config import Settings
 from tests.support.broker import Broker, NoBroker, test_broker
 from tests.support.processes import Stack, isolated_settings
 
+CLUSTER_TESTS = "tests/cluster/"
 
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """`make test` runs on pytest-xdist workers with `--dist loadgroup`: the cluster tests share
-    one three-node cluster on fixed ports, so one worker runs them all, one after another."""
-    for item in items:
-        if item.get_closest_marker("cluster"):
-            item.add_marker(pytest.mark.xdist_group("cluster"))
+
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
+    """`make test` runs on pytest-xdist workers with `--dist loadscope`, where a scope is one
+    test, except the cluster tests: they share one three-node cluster on fixed ports, so one
+    worker runs them all, one after another. (`--dist loadgroup` would do this by a marker, but
+    xdist 3.8 renames the tests for it in a way pytest 9 ignores.)"""
+    if config.getoption("dist") != "loadscope":
+        return None
+    from xdist.scheduler import LoadScopeScheduling
+
+    class ClusterTogether(LoadScopeScheduling):  # type: ignore[misc]  # xdist is untyped
+        def _split_scope(self, nodeid: str) -> str:
+            return CLUSTER_TESTS if nodeid.startswith(CLUSTER_TESTS) else nodeid
+
+    return ClusterTogether(config, log)
 
 
 @pytest.fixture(scope="session")
