@@ -59,6 +59,17 @@ class Broker:
         with self.api() as api:
             delete_prefixed(api, self.vhost, prefix)
 
+    def connection_names(self) -> list[str]:
+        """The client-given names of the connections in the test vhost (the management API lists
+        a new connection only after its next statistics tick, up to seconds later)."""
+        with self.api() as api:
+            listed = api.get(f"/api/vhosts/{segment(self.vhost)}/connections")
+            listed.raise_for_status()
+            return sorted(
+                str(conn.get("client_properties", {}).get("connection_name", ""))
+                for conn in listed.json()
+            )
+
     def close_all_connections(self) -> int:
         """Force-close every connection in the test vhost (like `rabbitmqctl close_all_connections`)."""
         closed = 0
