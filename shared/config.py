@@ -40,24 +40,23 @@ def _port(name: str, raw: str) -> int:
     return value
 
 
-def _positive_float(name: str, raw: str) -> float:
+def _float(name: str, raw: str, *, zero_ok: bool) -> float:
     try:
         value = float(raw)
     except ValueError:
         value = math.nan
-    if not (value > 0 and math.isfinite(value)):
-        raise ConfigError(f"{name} must be a positive number, got {raw!r}")
+    if not (math.isfinite(value) and (value > 0 or (zero_ok and value == 0))):
+        kind = "non-negative" if zero_ok else "positive"
+        raise ConfigError(f"{name} must be a {kind} number, got {raw!r}")
     return value
+
+
+def _positive_float(name: str, raw: str) -> float:
+    return _float(name, raw, zero_ok=False)
 
 
 def _non_negative_float(name: str, raw: str) -> float:
-    try:
-        value = float(raw)
-    except ValueError:
-        value = math.nan
-    if not (value >= 0 and math.isfinite(value)):
-        raise ConfigError(f"{name} must be a non-negative number, got {raw!r}")
-    return value
+    return _float(name, raw, zero_ok=True)
 
 
 def _delays(name: str, raw: str) -> tuple[float, ...]:

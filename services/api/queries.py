@@ -100,18 +100,6 @@ async def orphans(
         return [(r[0], r[1], r[2], r[3]) for r in await cur.fetchall()]
 
 
-async def failed_ids(db: aiosqlite.Connection, action: str | None, limit: int) -> list[str]:
-    """Ids of failed tasks (optionally of one action), oldest first, for a bulk replay."""
-    sql = "SELECT id FROM tasks WHERE status = 'failed'"
-    params: list[Any] = []
-    if action is not None:
-        sql += " AND action = ?"
-        params.append(action)
-    sql += " ORDER BY created_at, id LIMIT ?"
-    async with db.execute(sql, (*params, limit)) as cur:
-        return [r[0] for r in await cur.fetchall()]
-
-
 async def ids_by_status(
     db: aiosqlite.Connection, statuses: list[Status], action: str | None, limit: int
 ) -> list[str]:

@@ -36,7 +36,7 @@ from shared.errors import (
     ValidationError,
 )
 from shared.models import Envelope, is_uuid, new_task_id
-from shared.names import FINAL_STATUSES, Priority
+from shared.names import FINAL_STATUSES, Priority, Status
 
 logger = logging.getLogger(__name__)
 
@@ -204,7 +204,9 @@ async def retry_many(request: web.Request) -> web.Response:
     """POST /tasks/retry?status=failed[&action=...]: replay failed tasks in bulk."""
     action = parse_retry_query(request.query)
     app = request.app
-    ids = await queries.failed_ids(app[reader_key], action, BULK_RETRY_LIMIT + 1)
+    ids = await queries.ids_by_status(
+        app[reader_key], [Status.FAILED], action, BULK_RETRY_LIMIT + 1
+    )
     more = len(ids) > BULK_RETRY_LIMIT
     try:
         replayed = await _replay(app, ids[:BULK_RETRY_LIMIT])
