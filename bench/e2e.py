@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import time
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from bench import wrk
@@ -105,6 +106,28 @@ def _open_loop(ctx: Context, stack: Stack) -> dict[str, Any]:
     return open_loop
 
 
+def _design_floor(ctx: Context, name: str, consumer: dict[str, str]) -> dict[str, Any]:
+    """The same tasks through one real consumer with `consumer` settings, against an owner that
+    publishes and answers but keeps no database and serves no HTTP (bench/owner_floor.py)."""
+    stack = Stack(ctx.space, ctx.workdir, f"design-{name}")
+    settings = Settings.from_env(stack.consumer_env(**consumer))
+    spec = {
+        "amqp_url": ctx.space.amqp_url,
+        "queue": settings.queue,
+        "tasks": ctx.plan.e2e_tasks,
+        "in_flight": ctx.plan.concurrency,
+        "consumers": settings.channels,
+    }
+    try:
+        with ThreadPoolExecutor(1) as pool:
+            # the owner first: a consumer is ready only once the owner answers its pings
+            owner = pool.submit(run_json, "bench.owner_floor", spec)
+            stack.start_consumers(1, **consumer)
+            return owner.result()
+    finally:
+        stack.stop()
+
+
 def throughput_run(ctx: Context, role: str) -> dict[str, Any]:
     """The end-to-end run with the throughput settings on a stack of its own, named `role`, in
     `ctx.space` (the cluster section's: the same measurement on another broker)."""
@@ -133,6 +156,7 @@ def end_to_end_and_open_loop(ctx: Context) -> tuple[dict[str, Any], dict[str, An
     finally:
         ctx.sampler.watch(dict)
         stack.stop()
+    design = {name: _design_floor(ctx, name, consumer) for name, consumer in _consumers().items()}
     api = Settings.from_env(stack.env)
     e2e = {
         "tasks": plan.e2e_tasks,
@@ -141,5 +165,6 @@ def end_to_end_and_open_loop(ctx: Context) -> tuple[dict[str, Any], dict[str, An
         "broker_pids": ctx.broker_pids,
         "api": {"db_synchronous": api.db_synchronous, "commit_linger_ms": api.commit_linger_ms},
         "runs": runs,
+        "design_floor": design,
     }
     return e2e, open_loop

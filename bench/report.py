@@ -261,6 +261,16 @@ def _e2e_rows(results: Results) -> list[tuple[str, str, str]]:
         errors = run["transport_errors"]
         if run["status"].keys() - {"202"} or any(errors.values()):
             rows.append((label, "non-202 answers; transport errors", f"{run['status']}; {errors}"))
+    floor = _get(results, "floor", "publish_per_s")
+    for name, design in e2e.get("design_floor", {}).items():
+        rows.append(
+            (
+                f"2 design floor, {name} settings",
+                "completed/s, ÷ floor publish/s (real consumer; owner without HTTP or SQLite)",
+                f"{_n(design['completed_per_s'])}, "
+                f"{_n(design['completed_per_s'] / floor if floor else None, 3)}",
+            )
+        )
     return rows
 
 

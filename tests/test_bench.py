@@ -188,6 +188,11 @@ def test_quick_bench_reports_every_section(broker: Broker, tmp_path: Path) -> No
         cpu = run["cpu_ms_per_task"]
         assert {"api", "consumer", "wrk"} <= set(cpu)
         assert ("broker" in cpu) == bool(e2e["broker_pids"])
+    # the same tasks through a real consumer against an owner with no HTTP and no database
+    assert list(e2e["design_floor"]) == ["seed", "throughput"]
+    assert all(d["tasks"] == e2e["tasks"] for d in e2e["design_floor"].values())
+    assert all(d["completed_per_s"] > 0 for d in e2e["design_floor"].values())
+    assert "design floor" in done.stdout
     assert [r["offered_per_s"] for r in results["open_loop"]["rates"]] == [250, 500, 1000]
     assert all(r["sent"] > 0 for r in results["open_loop"]["rates"])
     assert [r["procs"] for r in results["seed"]["runs"]] == [1, 2, 4]
