@@ -16,7 +16,7 @@ import httpx
 
 from bench.measure import percentiles
 from bench.plan import TASK_BODY, seed_consumer
-from bench.stack import Stack
+from bench.stack import BenchStack
 
 BATCH = 1000
 # High tasks are submitted one by one this far apart: a stream of urgent work, not a second
@@ -34,7 +34,7 @@ def _submit_backlog(client: httpx.Client, count: int) -> None:
 
 def priority(stack_factory: Any, backlog: int, high: int) -> dict[str, Any]:
     """Start delays of `high` high-priority tasks behind `backlog` normal ones."""
-    stack: Stack = stack_factory("priority")
+    stack: BenchStack = stack_factory("priority")
     try:
         stack.migrate()
         stack.start_api()
@@ -71,7 +71,7 @@ def priority(stack_factory: Any, backlog: int, high: int) -> dict[str, Any]:
     }
 
 
-def _start_delays(stack: Stack, ids: list[str]) -> list[float]:
+def _start_delays(stack: BenchStack, ids: list[str]) -> list[float]:
     marks = ", ".join("?" * len(ids))
     with stack.db() as conn:
         rows = conn.execute(
@@ -84,7 +84,7 @@ def _start_delays(stack: Stack, ids: list[str]) -> list[float]:
 
 def batch(stack_factory: Any, tasks: int) -> dict[str, Any]:
     """Tasks accepted per second through batches of BATCH, BATCH_CLIENTS requests at a time."""
-    stack: Stack = stack_factory("batch")
+    stack: BenchStack = stack_factory("batch")
     try:
         stack.migrate()
         stack.start_api()

@@ -15,7 +15,7 @@ from bench.measure import per_second, percentiles, run_json
 from bench.plan import SETTLE_S, seed_consumer, throughput_consumer
 from bench.sampler import children_cpu_s, cpu_seconds
 from bench.sections import Context
-from bench.stack import Stack
+from bench.stack import BenchStack
 from shared.config import Settings
 
 
@@ -24,7 +24,7 @@ def _consumers() -> dict[str, dict[str, str]]:
     return {"seed": seed_consumer(0), "throughput": throughput_consumer(os.environ)}
 
 
-def _cpu_pids(ctx: Context, stack: Stack) -> dict[str, list[int]]:
+def _cpu_pids(ctx: Context, stack: BenchStack) -> dict[str, list[int]]:
     return {**stack.pids(), "broker": ctx.broker_pids}
 
 
@@ -37,7 +37,7 @@ def _settings(env: dict[str, str]) -> dict[str, Any]:
     }
 
 
-def _run(ctx: Context, stack: Stack, consumer: dict[str, str]) -> dict[str, Any]:
+def _run(ctx: Context, stack: BenchStack, consumer: dict[str, str]) -> dict[str, Any]:
     """One end-to-end run against a fresh consumer with `consumer` settings."""
     plan = ctx.plan
     stack.start_consumers(1, **consumer)
@@ -75,7 +75,7 @@ def _run(ctx: Context, stack: Stack, consumer: dict[str, str]) -> dict[str, Any]
     }
 
 
-def _open_loop(ctx: Context, stack: Stack) -> dict[str, Any]:
+def _open_loop(ctx: Context, stack: BenchStack) -> dict[str, Any]:
     plan = ctx.plan
     open_loop: dict[str, Any] = {"seconds": plan.open_seconds, "rates": []}
     for rate in plan.open_rates:
@@ -109,7 +109,7 @@ def _open_loop(ctx: Context, stack: Stack) -> dict[str, Any]:
 def _design_floor(ctx: Context, name: str, consumer: dict[str, str]) -> dict[str, Any]:
     """The same tasks through one real consumer with `consumer` settings, against an owner that
     publishes and answers but keeps no database and serves no HTTP (bench/owner_floor.py)."""
-    stack = Stack(ctx.space, ctx.workdir, f"design-{name}")
+    stack = BenchStack(ctx.space, ctx.workdir, f"design-{name}")
     settings = Settings.from_env(stack.consumer_env(**consumer))
     spec = {
         "amqp_url": ctx.space.amqp_url,
@@ -131,7 +131,7 @@ def _design_floor(ctx: Context, name: str, consumer: dict[str, str]) -> dict[str
 def throughput_run(ctx: Context, role: str) -> dict[str, Any]:
     """The end-to-end run with the throughput settings on a stack of its own, named `role`, in
     `ctx.space` (the cluster section's: the same measurement on another broker)."""
-    stack = Stack(ctx.space, ctx.workdir, role)
+    stack = BenchStack(ctx.space, ctx.workdir, role)
     try:
         stack.migrate()
         stack.start_api()
@@ -145,7 +145,7 @@ def throughput_run(ctx: Context, role: str) -> dict[str, Any]:
 def end_to_end_and_open_loop(ctx: Context) -> tuple[dict[str, Any], dict[str, Any]]:
     """Sections 2 and 3: (end to end, open loop)."""
     plan = ctx.plan
-    stack = Stack(ctx.space, ctx.workdir, "e2e")
+    stack = BenchStack(ctx.space, ctx.workdir, "e2e")
     try:
         stack.migrate()
         stack.start_api()

@@ -12,7 +12,7 @@ import httpx
 
 from bench.measure import percentiles
 from bench.plan import TASK_BODY, throughput_consumer
-from bench.stack import Stack
+from bench.stack import BenchStack
 
 # Every run_at is at least this far ahead of its POST, so submitting never makes a task late.
 LEAD_S = 5.0
@@ -37,7 +37,7 @@ def schedule_lateness(ctx: Any) -> dict[str, Any]:
     """N tasks due over the window: start lateness p50/p99/max, and how many started early."""
     plan = ctx.plan
     tasks, window_s = plan.schedule_tasks, plan.schedule_window_s
-    stack = Stack(ctx.space, ctx.workdir, "schedule")
+    stack = BenchStack(ctx.space, ctx.workdir, "schedule")
     try:
         stack.migrate()
         stack.start_api()

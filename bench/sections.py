@@ -22,7 +22,7 @@ from bench.plan import (
     throughput_consumer,
 )
 from bench.sampler import RssSampler, cpu_seconds
-from bench.stack import BrokerSpace, Stack
+from bench.stack import BenchStack, BrokerSpace
 from services.api.queries import Position
 from shared.config import Settings
 
@@ -64,7 +64,7 @@ def broker_floor(ctx: Context) -> dict[str, Any]:
 def seed_and_scale_out(ctx: Context) -> dict[str, Any]:
     """Sections 4 and 5: the seed's 100 ms tasks, with 1, 2 and 4 consumer processes."""
     plan = ctx.plan
-    stack = Stack(ctx.space, ctx.workdir, "seed")
+    stack = BenchStack(ctx.space, ctx.workdir, "seed")
     runs = []
     try:
         stack.migrate()
@@ -98,7 +98,7 @@ def seed_and_scale_out(ctx: Context) -> dict[str, Any]:
 def listing(ctx: Context) -> dict[str, Any]:
     """Section 6: list pages of a big table, the first and one deep behind a cursor."""
     plan = ctx.plan
-    stack = Stack(ctx.space, ctx.workdir, "listing")
+    stack = BenchStack(ctx.space, ctx.workdir, "listing")
     try:
         stack.migrate()
         fill_s = fill(str(stack.db_path), plan.listing_rows)
@@ -149,7 +149,7 @@ def listing(ctx: Context) -> dict[str, Any]:
 def memory(ctx: Context) -> dict[str, Any]:
     """Section 7: RSS after a first batch of tasks and after many more (a leak check)."""
     plan = ctx.plan
-    stack = Stack(ctx.space, ctx.workdir, "memory")
+    stack = BenchStack(ctx.space, ctx.workdir, "memory")
     first, last = plan.memory_checkpoints
     try:
         stack.migrate()
@@ -191,7 +191,7 @@ def memory(ctx: Context) -> dict[str, Any]:
 def priority(ctx: Context) -> dict[str, Any]:
     """Section 9: high-priority tasks behind a backlog of normal ones (bench/control.py)."""
     return control.priority(
-        lambda role: Stack(ctx.space, ctx.workdir, role),
+        lambda role: BenchStack(ctx.space, ctx.workdir, role),
         ctx.plan.priority_backlog,
         ctx.plan.priority_tasks,
     )
@@ -199,4 +199,6 @@ def priority(ctx: Context) -> dict[str, Any]:
 
 def batch(ctx: Context) -> dict[str, Any]:
     """Section 10: tasks accepted per second through batches of 1,000 (bench/control.py)."""
-    return control.batch(lambda role: Stack(ctx.space, ctx.workdir, role), ctx.plan.batch_tasks)
+    return control.batch(
+        lambda role: BenchStack(ctx.space, ctx.workdir, role), ctx.plan.batch_tasks
+    )

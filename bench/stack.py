@@ -102,7 +102,7 @@ class BrokerSpace:
         return None
 
 
-class Stack:
+class BenchStack:
     """A database, an API and consumers on one queue; stops everything it started."""
 
     def __init__(self, space: BrokerSpace, workdir: Path, role: str, **env: str) -> None:

@@ -49,7 +49,7 @@ _opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 
 
 @dataclass(frozen=True)
-class Stack:
+class Layout:
     """Where the local stack lives and listens, from the environment."""
 
     run_dir: Path
@@ -63,7 +63,7 @@ class Stack:
     cluster: bool = False
 
     @classmethod
-    def from_env(cls, environ: dict[str, str], cluster_mode: bool = False) -> Stack:
+    def from_env(cls, environ: dict[str, str], cluster_mode: bool = False) -> Layout:
         def path(name: str, default: str) -> Path:
             p = Path(environ.get(name) or default)
             return p if p.is_absolute() else ROOT / p
@@ -178,7 +178,7 @@ def http_ok(url: str) -> bool:
 # -- the supervisord that `up` started ------------------------------------------------------------
 
 
-def running_pid(stack: Stack) -> int | None:
+def running_pid(stack: Layout) -> int | None:
     """The pid in the pid file if it is our supervisord and alive; a stale pid file is removed."""
     try:
         pid = int(stack.pid_file.read_text().strip())
@@ -205,7 +205,7 @@ def _is_our_supervisord(pid: int) -> bool:
     return state != "Z" and "supervisord" in cmdline and str(CONF) in cmdline
 
 
-def supervisorctl(stack: Stack, *args: str) -> subprocess.CompletedProcess[str]:
+def supervisorctl(stack: Layout, *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [str(Path(sys.executable).parent / "supervisorctl"), "-c", str(CONF), *args],
         env=stack.child_env(),
@@ -215,7 +215,7 @@ def supervisorctl(stack: Stack, *args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
-def given_up(stack: Stack) -> list[str]:
+def given_up(stack: Layout) -> list[str]:
     """Services that supervisord has stopped retrying (FATAL)."""
     out = supervisorctl(stack, "status").stdout
     return [line.split()[0] for line in out.splitlines() if " FATAL " in f" {line} "]
@@ -229,7 +229,7 @@ def _local_node_running() -> bool:
     return subprocess.run(ping, capture_output=True, timeout=60, check=False).returncode == 0
 
 
-def ensure_broker(stack: Stack) -> None:
+def ensure_broker(stack: Layout) -> None:
     if stack.cluster:
         silent = [f"{host}:{port}" for host, port in stack.brokers if not amqp_answers(host, port)]
         if silent:
@@ -260,7 +260,7 @@ def ensure_broker(stack: Stack) -> None:
     )
 
 
-def ensure_management_ui(stack: Stack) -> None:
+def ensure_management_ui(stack: Layout) -> None:
     host, _ = stack.broker
     ui = f"http://{host}:{stack.mgmt_port}/"
     if http_answers(ui):
@@ -284,7 +284,7 @@ def ensure_management_ui(stack: Stack) -> None:
         print(f"warning: the management UI still does not answer on {host}:{MGMT_PORT}")
 
 
-def run_migrator(stack: Stack) -> None:
+def run_migrator(stack: Layout) -> None:
     say("running the migrator")
     log = stack.run_dir / "migrator.log"
     with (
@@ -307,7 +307,7 @@ def run_migrator(stack: Stack) -> None:
         fail(f"the migrator failed (exit {proc.returncode}); its output is above and in {log}")
 
 
-def start_supervisord(stack: Stack) -> None:
+def start_supervisord(stack: Layout) -> None:
     say(f"starting the API and the consumer under supervisord ({CONF.relative_to(ROOT)})")
     result = subprocess.run(
         [str(Path(sys.executable).parent / "supervisord"), "-c", str(CONF)],
@@ -322,7 +322,7 @@ def start_supervisord(stack: Stack) -> None:
         fail(f"supervisord did not start; see {stack.run_dir / 'supervisord.log'}")
 
 
-def wait_ready(stack: Stack, stop_on_failure: bool) -> None:
+def wait_ready(stack: Layout, stop_on_failure: bool) -> None:
     urls = stack.readyz()
     say(f"waiting up to {stack.up_timeout_s:.0f} s for {', '.join(urls.values())}")
     started = time.monotonic()
@@ -343,7 +343,7 @@ def wait_ready(stack: Stack, stop_on_failure: bool) -> None:
         time.sleep(1)
 
 
-def _show_log_tails(stack: Stack, names: list[str]) -> None:
+def _show_log_tails(stack: Layout, names: list[str]) -> None:
     for name in names:
         log = stack.run_dir / f"{name}.log"
         if log.exists():
@@ -351,7 +351,7 @@ def _show_log_tails(stack: Stack, names: list[str]) -> None:
             print(f"--- last lines of {log}", *lines, sep="\n", file=sys.stderr)
 
 
-def up(stack: Stack) -> None:
+def up(stack: Layout) -> None:
     stack.run_dir.mkdir(parents=True, exist_ok=True)
     stack.db_path.parent.mkdir(parents=True, exist_ok=True)
     pid = running_pid(stack)
@@ -377,7 +377,7 @@ def up(stack: Stack) -> None:
 # -- down, logs, status, urls ---------------------------------------------------------------------
 
 
-def stop(stack: Stack) -> None:
+def stop(stack: Layout) -> None:
     pid = running_pid(stack)
     if pid is None:
         say(f"taskq is not running (no live supervisord pid in {stack.pid_file})")
@@ -391,21 +391,21 @@ def stop(stack: Stack) -> None:
     say("stopped")
 
 
-def logs(stack: Stack) -> None:
+def logs(stack: Layout) -> None:
     files = sorted(str(p) for p in stack.run_dir.glob("*.log"))
     if not files:
         fail(f"no logs in {stack.run_dir}; has `make up` run?")
     os.execvp("tail", ["tail", "-n", "50", "-F", *files])
 
 
-def status(stack: Stack) -> None:
+def status(stack: Layout) -> None:
     if running_pid(stack) is None:
         say("taskq is not running")
         return
     print(supervisorctl(stack, "status").stdout, end="")
 
 
-def print_urls(stack: Stack, docker: bool = False) -> None:
+def print_urls(stack: Layout, docker: bool = False) -> None:
     url = urlsplit(stack.amqp_url)
     user, password = url.username, url.password
     if docker:  # compose.yaml takes the broker credentials from these, with dev defaults
@@ -452,7 +452,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--docker", action="store_true", help="urls: for the compose stack")
     parser.add_argument("--cluster", action="store_true", help="against the local 3-node cluster")
     args = parser.parse_args(argv)
-    stack = Stack.from_env(dict(os.environ), cluster_mode=args.cluster)
+    stack = Layout.from_env(dict(os.environ), cluster_mode=args.cluster)
     if args.command == "up":
         up(stack)
     elif args.command == "down":

@@ -13,7 +13,7 @@ ROOT = Path(__file__).resolve().parent.parent.parent
 
 
 def test_services_get_every_node_and_the_clusters_management_ui() -> None:
-    stack = localstack.Stack.from_env({}, cluster_mode=True)
+    stack = localstack.Layout.from_env({}, cluster_mode=True)
     env = stack.child_env()
     assert env["TASKQ_AMQP_URL"] == cluster.amqp_url_list()
     assert stack.brokers == [("127.0.0.1", node.amqp_port) for node in cluster.NODES]
@@ -24,7 +24,7 @@ def test_services_get_every_node_and_the_clusters_management_ui() -> None:
 
 
 def test_without_cluster_nothing_changes() -> None:
-    stack = localstack.Stack.from_env({"TASKQ_AMQP_URL": "amqp://u:p@broker:5672/"})
+    stack = localstack.Layout.from_env({"TASKQ_AMQP_URL": "amqp://u:p@broker:5672/"})
     assert stack.brokers == [("broker", 5672)]
     assert stack.mgmt_port == 15672
     assert not stack.cluster
