@@ -111,10 +111,11 @@ def _design_floor(ctx: Context, name: str, consumer: dict[str, str]) -> dict[str
     publishes and answers but keeps no database and serves no HTTP (bench/owner_floor.py)."""
     stack = BenchStack(ctx.space, ctx.workdir, f"design-{name}")
     settings = Settings.from_env(stack.consumer_env(**consumer))
-    spec = {
+    tasks = ctx.plan.e2e_tasks
+    spec: dict[str, Any] = {
         "amqp_url": ctx.space.amqp_url,
         "queue": settings.queue,
-        "tasks": ctx.plan.e2e_tasks,
+        "tasks": tasks,
         "in_flight": ctx.plan.concurrency,
         "consumers": settings.channels,
     }
@@ -123,9 +124,17 @@ def _design_floor(ctx: Context, name: str, consumer: dict[str, str]) -> dict[str
             # the owner first: a consumer is ready only once the owner answers its pings
             owner = pool.submit(run_json, "bench.owner_floor", spec)
             stack.start_consumers(1, **consumer)
-            return owner.result()
+            pids = {"consumer": stack.pids()["consumer"], "broker": ctx.broker_pids}
+            before = cpu_seconds(pids)
+            result = owner.result()
+            after = cpu_seconds(pids)
     finally:
         stack.stop()
+    # the consumer's and the broker's from their start to the last answer (the consumer idles
+    # while the owner waits for it, so its CPU is the task's)
+    for role, used in after.items():
+        result[f"{role}_cpu_ms_per_task"] = (used - before.get(role, 0.0)) * 1000 / tasks
+    return result
 
 
 def throughput_run(ctx: Context, role: str) -> dict[str, Any]:

@@ -93,11 +93,12 @@ async def run(spec: dict[str, Any]) -> dict[str, Any]:
                     task_message(body, task_id, 0), names.work_queue, mandatory=True
                 )
 
-        started = time.perf_counter()
+        started, cpu_before = time.perf_counter(), time.process_time()
         await asyncio.gather(*(publish_one() for _ in range(n)))
         published_s = time.perf_counter() - started
         await asyncio.wait_for(done.wait(), DONE_TIMEOUT_S)
         elapsed_s = time.perf_counter() - started
+        cpu_s = time.process_time() - cpu_before
     finally:
         await connection.close()
     return {
@@ -105,6 +106,7 @@ async def run(spec: dict[str, Any]) -> dict[str, Any]:
         "in_flight": in_flight,
         "published_per_s": n / published_s,
         "completed_per_s": n / elapsed_s,
+        "owner_cpu_ms_per_task": cpu_s * 1000 / n,
     }
 
 

@@ -271,6 +271,16 @@ def _e2e_rows(results: Results) -> list[tuple[str, str, str]]:
                 f"{_n(design['completed_per_s'] / floor if floor else None, 3)}",
             )
         )
+        rows.append(
+            (
+                f"2 design floor, {name} settings",
+                "CPU ms per task: owner (no HTTP, no SQLite), consumer, broker",
+                ", ".join(
+                    _n(design.get(f"{role}_cpu_ms_per_task"), 2)
+                    for role in ("owner", "consumer", "broker")
+                ),
+            )
+        )
     return rows
 
 
