@@ -15,7 +15,7 @@ STAMP := $(VENV)/.installed
 STACK ?= auto
 PYTEST_ARGS ?=
 BENCH_ARGS ?=
-# two: most tests wait on a broker or a process rather than compute (0: all in one process)
+# two: the cluster tests run on one worker while the other runs the rest (0: all in one process)
 TEST_WORKERS ?= 2
 CLUSTER ?=
 cluster_mode := $(filter 1,$(CLUSTER))
