@@ -119,9 +119,7 @@ async def test_the_sweep_resends_only_old_unconfirmed_queued_tasks_in_their_lane
     db_path: str, publisher: StubPublisher, outbox: Outbox
 ) -> None:
     old = now_ms() - 60_000
-    orphan = plant_into(db_path, published=False, created_at=old)
-    with closing(sqlite3.connect(db_path, isolation_level=None)) as conn:
-        conn.execute("UPDATE tasks SET priority = 'high' WHERE id = ?", (orphan,))
+    orphan = plant_into(db_path, published=False, created_at=old, priority="high")
     plant_into(db_path, published=False)  # too young: its confirm may still come
     plant_into(db_path, published=True, created_at=old)  # confirmed
     plant_into(db_path, status="completed", published=False, created_at=old)  # ran already

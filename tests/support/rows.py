@@ -31,6 +31,7 @@ def plant_task(
     processed_at: int | None = None,
     published: bool = True,
     claim_token: str | None = None,
+    priority: str = "normal",
 ) -> str:
     """Insert one task and return its id. `published=False` leaves it for the outbox's sweep;
     `data` may be JSON text already (a fuzzer's odd but valid document, say)."""
@@ -39,8 +40,8 @@ def plant_task(
     data_json = data if isinstance(data, str) else orjson.dumps(data or {}).decode()
     conn.execute(
         "INSERT INTO tasks (id, action, data, status, attempts, error, result, created_at,"
-        " started_at, processed_at, queued_at, published, claim_token)"
-        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        " started_at, processed_at, queued_at, published, claim_token, priority)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         (
             task_id,
             action,
@@ -55,6 +56,7 @@ def plant_task(
             created,
             int(published),
             claim_token,
+            priority,
         ),
     )
     return task_id
