@@ -3,9 +3,10 @@
 
 This process does what the API does on the broker, and nothing else: it publishes `tasks`
 tasks (persistent, mandatory, confirmed, `in_flight` at a time) and answers the consumers'
-reports on the state queue at once (every claim applied, every outcome committed), without a
-database. The consumers are real `taskq-consumer` processes started by the section. How fast
-tasks complete here bounds what any API could reach with this message flow on this machine.
+reports at once (every claim applied, every outcome committed), without a database: on the
+state queue and, like the API, on an inbox of its own (shared/inbox.py). The consumers are
+real `taskq-consumer` processes started by the section. How fast tasks complete here bounds
+what any API could reach with this message flow on this machine.
 """
 
 from __future__ import annotations
@@ -18,13 +19,17 @@ from pathlib import Path
 from typing import Any
 
 import aio_pika
+import aiormq
 import orjson
 import uvloop
 from aio_pika.abc import AbstractChannel, AbstractIncomingMessage
+from aiormq.abc import DeliveredMessage
+from pamqp.commands import Basic
 
 from bench.plan import TASK_BODY
 from shared.broker import declare_topology, task_message
 from shared.config import Settings
+from shared.inbox import INBOX_HEADER, Inbox
 from shared.models import Envelope
 from shared.names import CONTENT_TYPE, Names
 from shared.reports import Answer, Op, Report, decode_reports, encode_answers
@@ -61,23 +66,36 @@ async def run(spec: dict[str, Any]) -> dict[str, Any]:
         await reports.set_qos(prefetch_count=64)
         state_queue = await reports.get_queue(names.state_queue)
 
-        async def on_report(message: AbstractIncomingMessage) -> None:
+        raw = await reports.get_underlay_channel()
+        assert isinstance(raw, aiormq.Channel)
+
+        async def answer_all(body: bytes, reply_to: str | None, correlation_id: str | None) -> None:
             nonlocal completed
-            asked = decode_reports(message.body)
-            if message.reply_to:
-                await reports.default_exchange.publish(
-                    aio_pika.Message(
-                        encode_answers([answer(r) for r in asked]),
+            asked = decode_reports(body)
+            if reply_to:
+                await raw.basic_publish(
+                    encode_answers([answer(r) for r in asked]),
+                    routing_key=reply_to,
+                    properties=Basic.Properties(
                         content_type=CONTENT_TYPE,
-                        correlation_id=message.correlation_id,
+                        correlation_id=correlation_id,
+                        headers={INBOX_HEADER: await inbox.name_on(raw)},
                     ),
-                    message.reply_to,
+                    wait=False,
                 )
-            await message.ack()
             completed += sum(r.op is Op.COMPLETE for r in asked)
             if completed >= n:
                 done.set()
 
+        async def on_report(message: AbstractIncomingMessage) -> None:
+            await answer_all(message.body, message.reply_to, message.correlation_id)
+            await message.ack()
+
+        async def on_inbox(message: DeliveredMessage) -> None:
+            properties = message.header.properties
+            await answer_all(message.body, properties.reply_to, properties.correlation_id)
+
+        inbox = Inbox(names, on_inbox)
         await state_queue.consume(on_report)
         # the clock starts once the section's consumers consume (they start after this process,
         # and are ready only once it answers their pings)

@@ -93,6 +93,10 @@ class Names:
         """One consumer process's exclusive, auto-deleted queue on the control exchange."""
         return f"{self.base}.control.{process_id}"
 
+    def inbox(self, instance: str) -> str:
+        """One owner process's own queue for reports (shared/inbox.py), named per connection."""
+        return f"{self.base}.state.{instance}"
+
     def lane(self, priority: Priority) -> str:
         """The work queue of a priority lane, which is also its routing key."""
         return self.base if priority is Priority.NORMAL else f"{self.base}.{priority.value}"

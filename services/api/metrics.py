@@ -85,6 +85,8 @@ class ApiMetrics:
         )
         self.report_batches = Counter(
             "taskq_report_messages",
-            "Report messages from consumers (each carries one or more reports)",
+            "Report messages from consumers (each carries one or more reports), by the queue"
+            " they came through: this process's inbox, or the state queue",
+            ["via"],
             registry=self.registry,
         )

@@ -1,6 +1,7 @@
-"""The database owner's side of the consumers' reports: it consumes the state queue, commits
-each request's reports in one transaction, answers on the sender's direct reply-to address, and
-only then acks. It also consumes the dead queue, so every dead letter is recorded here too."""
+"""The database owner's side of the consumers' reports: it consumes the state queue and this
+process's inbox (shared/inbox.py), commits each request's reports in one transaction, answers
+on the sender's direct reply-to address with the inbox's name, and only then acks (the inbox
+has no acks). It also consumes the dead queue, so every dead letter is recorded here too."""
 
 from __future__ import annotations
 
@@ -20,6 +21,7 @@ from aio_pika.abc import (
     AbstractQueue,
     AbstractRobustConnection,
 )
+from aiormq.abc import DeliveredMessage
 from pamqp.commands import Basic
 
 from services.api import transitions
@@ -30,7 +32,8 @@ from shared.clock import now_ms
 from shared.config import Settings
 from shared.db import BatchWriter, WriteOp
 from shared.errors import InvalidMessageError
-from shared.names import CONTENT_TYPE
+from shared.inbox import INBOX_HEADER, Inbox
+from shared.names import CONTENT_TYPE, Names
 from shared.reports import Answer, Op, Report, decode_reports, encode_answers
 
 logger = logging.getLogger(__name__)
@@ -85,6 +88,7 @@ class Recorder:
         self._dead = DeadLetters(writer, metrics)
         self._channel: AbstractChannel | None = None
         self._consumers: list[tuple[AbstractQueue, str]] = []
+        self._inbox = Inbox(Names(settings.queue), self._on_inbox)
 
     async def start(self, connection: AbstractRobustConnection) -> None:
         """Start consuming; robust channels consume again by themselves after a reconnect."""
@@ -108,40 +112,57 @@ class Recorder:
 
     async def handle(self, message: AbstractIncomingMessage) -> None:
         """The consume callback of the state queue."""
+        answered = await self._answer(
+            message.body, message.reply_to, message.correlation_id, via="state_queue"
+        )
+        # Not committed, the sender asks again: nothing is lost by dropping the request.
+        await settle(message.ack() if answered else message.reject(requeue=False))
+
+    async def _on_inbox(self, message: DeliveredMessage) -> None:
+        """The consume callback of this process's inbox (no acks: its sender asks again)."""
+        properties = message.header.properties
+        await self._answer(
+            message.body, properties.reply_to, properties.correlation_id, via="inbox"
+        )
+
+    async def _answer(
+        self, body: bytes, reply_to: str | None, correlation_id: str | None, *, via: str
+    ) -> bool:
+        """Commit one request's reports together and answer them; False if not committed."""
         try:
-            reports = decode_reports(message.body)
+            reports = decode_reports(body)
         except InvalidMessageError as exc:
-            # Its sender, if any, asks again; nothing is lost by dropping a bad request.
             logger.error("dropping a malformed report message: %s", exc)
-            await settle(message.reject(requeue=False))
-            return
+            return False
         durable = any(r.op in _NEEDS_FSYNC for r in reports)
         try:
             answers = await self._writer.run(apply_all(reports, now_ms()), durable=durable)
         except Exception:  # the edge: not committed, so not answered; the sender asks again
             logger.exception("could not commit %d reports", len(reports))
-            await settle(message.reject(requeue=False))
-            return
-        self._metrics.report_batches.inc()
+            return False
+        self._metrics.report_batches.labels(via).inc()
         for report in reports:
             self._metrics.reports.labels(report.op.value).inc()
-        if message.reply_to and self._channel is not None:
+        if reply_to and self._channel is not None:
             try:
                 # Straight to aiormq: aio-pika's Exchange.publish would hold the channel's lock
                 # until the frame is drained, one answer per loop turn.
                 channel = await self._channel.get_underlay_channel()
                 assert isinstance(channel, aiormq.Channel)
+                inbox = await self._inbox.name_on(channel)
                 await channel.basic_publish(
                     encode_answers(answers),
-                    routing_key=message.reply_to,
+                    routing_key=reply_to,
                     properties=Basic.Properties(
-                        content_type=CONTENT_TYPE, correlation_id=message.correlation_id
+                        content_type=CONTENT_TYPE,
+                        correlation_id=correlation_id,
+                        headers={INBOX_HEADER: inbox},
                     ),
                     wait=False,
                 )
             except Exception as exc:  # the sender times out and asks again; a no-op then
                 logger.warning("could not answer a report message: %s", exc)
-        await settle(message.ack())
+        return True
 
 
 class RecorderThread:

@@ -1,5 +1,7 @@
-"""The consumer's line to the database's owner: reports go to the state queue, answers come back
-on RabbitMQ's direct reply-to, and a report is asked again until the owner answers.
+"""The consumer's line to the database's owner: reports go to the inbox of the owner process
+that answered last (shared/inbox.py), or to the state queue before any answer and after an
+inbox went quiet; answers come back on RabbitMQ's direct reply-to, and a report is asked again
+until the owner answers.
 
 Reports made in one event-loop turn travel in one message (one round trip for all of them), so
 a consumer pays far less than a round trip per claim and per outcome. While the owner does not
@@ -26,6 +28,7 @@ from services.consumer.metrics import ConsumerMetrics
 from shared.broker import connection_lost
 from shared.config import Settings
 from shared.errors import InvalidMessageError
+from shared.inbox import INBOX_HEADER
 from shared.names import CONTENT_TYPE, Names
 from shared.reports import Answer, Op, Report, decode_answers, encode_reports
 
@@ -37,6 +40,9 @@ REPLY_TO = "amq.rabbitmq.reply-to"
 PING_INTERVAL_S = 1.0
 ANSWER_STALE_S = 3.0
 MAX_BACKOFF_S = 2.0
+# An inbox unanswered this long is given up for the state queue at once: its owner may be gone,
+# and only the state queue reaches the next one. An answer names an inbox again.
+INBOX_WAIT_S = 1.0
 
 
 class _Abandoned(Exception):
@@ -64,6 +70,7 @@ class OwnerClient:
         self._pinger: asyncio.Task[None] | None = None
         self._last_answer = -ANSWER_STALE_S
         self._answering = False
+        self._inbox: str | None = None
 
     @property
     def answering(self) -> bool:
@@ -116,12 +123,15 @@ class OwnerClient:
         while True:
             reply = asyncio.get_running_loop().create_future()
             self._replies[correlation_id] = reply
+            inbox = self._inbox
             try:
-                async with asyncio.timeout(self._wait_s):
+                async with asyncio.timeout(
+                    min(INBOX_WAIT_S, self._wait_s) if inbox else self._wait_s
+                ):
                     channel = await self._reply_channel()
                     await channel.basic_publish(
                         body,
-                        routing_key=self._queue,
+                        routing_key=inbox or self._queue,
                         properties=Basic.Properties(
                             content_type=CONTENT_TYPE,
                             correlation_id=correlation_id,
@@ -131,21 +141,19 @@ class OwnerClient:
                         ),
                     )
                     answers = decode_answers(await reply, len(reports))
-            except (
-                TimeoutError,
-                aiormq.exceptions.AMQPError,
-                ConnectionError,
-                RuntimeError,
-            ) as exc:
-                if self._answering:
-                    logger.warning(
-                        "the database's owner does not answer (%s); holding deliveries",
-                        type(exc).__name__,
-                    )
-                self._answering = False
-                self._metrics.owner_timeouts.inc()
-                await asyncio.sleep(backoff)
-                backoff = min(backoff * 2, MAX_BACKOFF_S)
+            except TimeoutError:
+                if inbox is None:
+                    await self._unanswered(TimeoutError())
+                    backoff = await self._backoff(backoff)
+                elif self._inbox == inbox:
+                    logger.info("the owner's inbox went quiet; asking through the state queue")
+                    self._inbox = None
+                if not wanted():
+                    raise _Abandoned from None
+                continue
+            except (aiormq.exceptions.AMQPError, ConnectionError, RuntimeError) as exc:
+                await self._unanswered(exc)
+                backoff = await self._backoff(backoff)
                 if not wanted():
                     raise _Abandoned from exc
                 continue
@@ -170,6 +178,20 @@ class OwnerClient:
             self._last_answer = time.monotonic()
             return answers
 
+    async def _unanswered(self, exc: BaseException) -> None:
+        if self._answering:
+            logger.warning(
+                "the database's owner does not answer (%s); holding deliveries",
+                type(exc).__name__,
+            )
+        self._answering = False
+        self._metrics.owner_timeouts.inc()
+
+    @staticmethod
+    async def _backoff(backoff: float) -> float:
+        await asyncio.sleep(backoff)
+        return min(backoff * 2, MAX_BACKOFF_S)
+
     async def _reply_channel(self) -> RawChannel:
         """The current underlying channel, consuming direct reply-to (again after a reconnect:
         the pseudo-queue's consumer dies with its channel, and publishes must share it)."""
@@ -182,7 +204,11 @@ class OwnerClient:
         return channel
 
     async def _on_reply(self, message: DeliveredMessage) -> None:
-        future = self._replies.get(message.header.properties.correlation_id or "")
+        properties = message.header.properties
+        inbox = (properties.headers or {}).get(INBOX_HEADER)
+        if isinstance(inbox, str):
+            self._inbox = inbox
+        future = self._replies.get(properties.correlation_id or "")
         if future is not None and not future.done():
             future.set_result(message.body)
 

@@ -13,7 +13,7 @@ import pytest
 
 from shared.config import Settings
 from tests.reliability.tcp_proxy import TcpProxy
-from tests.support.observe import query, status_of, task_row
+from tests.support.observe import metric, query, status_of, task_row
 from tests.support.processes import ServiceProcess, Stack, free_port
 from tests.support.waiting import wait_final_row, wait_until
 
@@ -89,9 +89,7 @@ def test_a_due_task_whose_publish_fails_is_published_later(
 
 def dispatched(api_port: int) -> float:
     """taskq_tasks_dispatched_total on one API process's /metrics."""
-    text = httpx.get(f"http://127.0.0.1:{api_port}/metrics", timeout=5).text
-    line = next(x for x in text.splitlines() if x.startswith("taskq_tasks_dispatched_total "))
-    return float(line.split()[1])
+    return metric(api_port, "taskq_tasks_dispatched_total")
 
 
 def test_two_apis_never_dispatch_one_delayed_task_twice(
@@ -203,11 +201,7 @@ def test_a_consumer_refuses_a_time_limit_over_the_consumer_timeout(
 
 
 def purged(settings: Settings) -> float:
-    text = httpx.get(f"http://127.0.0.1:{settings.http_port}/metrics", timeout=5).text
-    for line in text.splitlines():
-        if line.startswith("taskq_tasks_purged_total "):
-            return float(line.split()[1])
-    return 0.0
+    return metric(settings.http_port, "taskq_tasks_purged_total")
 
 
 def test_retention_purges_final_tasks(

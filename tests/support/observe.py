@@ -71,7 +71,13 @@ class RowHistory(Generic[S]):
 
 def consumer_metric(settings: Settings, name: str, **labels: str) -> float:
     """One sample of the consumer's Prometheus metrics (0 when it has not been seen yet)."""
-    text = httpx.get(f"http://127.0.0.1:{settings.consumer_port}/metrics", timeout=5).text
+    return metric(settings.consumer_port, name, **labels)
+
+
+def metric(port: int, name: str, **labels: str) -> float:
+    """The sum of a service's samples `name` with `labels` on its /metrics at `port` (0 when
+    there is none yet; the API's /metrics is open while no API key is set)."""
+    text = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=5).text
     total = 0.0
     for family in text_string_to_metric_families(text):
         for sample in family.samples:
