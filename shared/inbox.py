@@ -20,7 +20,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 
-from aiormq.abc import AbstractChannel as RawChannel
+import aiormq
 from aiormq.abc import ConsumerCallback
 
 from shared.names import Names
@@ -34,20 +34,22 @@ class Inbox:
     def __init__(self, names: Names, on_report: ConsumerCallback) -> None:
         self._names = names
         self._on_report = on_report
-        self._on: RawChannel | None = None
-        self._name: str | None = None
+        self._on: aiormq.Channel | None = None
+        self._name = ""
+        self._tag: str | None = None
         # Reports are answered concurrently: only one may declare the inbox on a new channel.
         self._lock = asyncio.Lock()
 
-    async def name_on(self, channel: RawChannel) -> str:
-        """The inbox consumed on `channel`, declared now if this channel has none yet (a new
-        connection after a drop: the old inbox went with the old one)."""
+    async def name_on(self, channel: aiormq.Channel) -> str:
+        """The inbox consumed on `channel`, declared now if this channel has none (a new
+        connection after a drop took the old one with it) or the broker cancelled its consumer
+        (someone deleted the queue)."""
         async with self._lock:
-            if channel is not self._on or self._name is None:
+            if channel is not self._on or self._tag not in channel.consumers:
                 name = self._names.inbox(uuid.uuid4().hex)
                 await channel.queue_declare(
                     name, exclusive=True, auto_delete=True, arguments={"x-queue-type": "classic"}
                 )
-                await channel.basic_consume(name, self._on_report, no_ack=True)
-                self._on, self._name = channel, name
+                ok = await channel.basic_consume(name, self._on_report, no_ack=True)
+                self._on, self._name, self._tag = channel, name, ok.consumer_tag
             return self._name
