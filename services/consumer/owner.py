@@ -124,10 +124,9 @@ class OwnerClient:
             reply = asyncio.get_running_loop().create_future()
             self._replies[correlation_id] = reply
             inbox = self._inbox
+            wait_s = min(INBOX_WAIT_S, self._wait_s) if inbox else self._wait_s
             try:
-                async with asyncio.timeout(
-                    min(INBOX_WAIT_S, self._wait_s) if inbox else self._wait_s
-                ):
+                async with asyncio.timeout(wait_s):
                     channel = await self._reply_channel()
                     await channel.basic_publish(
                         body,
@@ -137,7 +136,7 @@ class OwnerClient:
                             correlation_id=correlation_id,
                             reply_to=REPLY_TO,
                             # Unanswered by then, it is sent again: a stale copy is dropped.
-                            expiration=str(round(self._wait_s * 1000)),
+                            expiration=str(round(wait_s * 1000)),
                         ),
                     )
                     answers = decode_answers(await reply, len(reports))
