@@ -44,6 +44,8 @@ class Inbox:
         """The inbox consumed on `channel`, declared now if this channel has none (a new
         connection after a drop took the old one with it) or the broker cancelled its consumer
         (someone deleted the queue)."""
+        if channel is self._on and self._tag in channel.consumers:
+            return self._name  # every answer asks: no lock on the common path
         async with self._lock:
             if channel is not self._on or self._tag not in channel.consumers:
                 name = self._names.inbox(uuid.uuid4().hex)
