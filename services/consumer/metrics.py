@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
+# An owner answers in milliseconds when it keeps up; seconds mean it is overloaded or gone.
+ANSWER_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5)
 DURATION_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300)
 
 
@@ -48,6 +50,12 @@ class ConsumerMetrics:
         self.owner_timeouts = Counter(
             "taskq_owner_timeouts",
             "Report messages the database's owner did not answer in time (sent again)",
+            registry=self.registry,
+        )
+        self.owner_answer = Histogram(
+            "taskq_owner_answer_seconds",
+            "Time from a report message's first send to the owner's answer (resends included)",
+            buckets=ANSWER_BUCKETS,
             registry=self.registry,
         )
         self.queue_depth = Gauge(

@@ -15,10 +15,10 @@ import asyncio
 import contextlib
 import logging
 import time
-import uuid
 from collections.abc import Callable
 
 import aiormq
+import uuid_utils
 from aio_pika.abc import AbstractChannel, AbstractRobustConnection
 from aiormq.abc import AbstractChannel as RawChannel
 from aiormq.abc import DeliveredMessage
@@ -118,8 +118,9 @@ class OwnerClient:
         delivery the broker has since given to another consumer would only be refused."""
         body = encode_reports(reports)
         # One id for every copy: an answer to an earlier copy is as good as any.
-        correlation_id = uuid.uuid4().hex
+        correlation_id = uuid_utils.uuid4().hex
         backoff = 0.1
+        asked = time.monotonic()
         while True:
             reply = asyncio.get_running_loop().create_future()
             self._replies[correlation_id] = reply
@@ -175,6 +176,7 @@ class OwnerClient:
                 logger.info("the database's owner answers")
             self._answering = True
             self._last_answer = time.monotonic()
+            self._metrics.owner_answer.observe(self._last_answer - asked)
             return answers
 
     async def _unanswered(self, exc: BaseException) -> None:

@@ -5,10 +5,10 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-import uuid
 from typing import Any, Protocol
 
 import orjson
+import uuid_utils
 from aio_pika.abc import AbstractExchange, AbstractIncomingMessage
 
 from services.consumer.cancels import ActionCancelled, Cancels
@@ -91,7 +91,7 @@ class Worker:
             return
         current_task_id.set(envelope.id)
         # Unique to this delivery: the owner knows a resent report of it by this token.
-        token = uuid.uuid4().hex
+        token = uuid_utils.uuid4().hex
         rank = delivery_rank(message.headers)
         claim = await self._owner.report(Report(Op.CLAIM, envelope.id, token, rank=rank))
         if not claim.applied:

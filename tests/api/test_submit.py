@@ -44,7 +44,7 @@ async def test_accepted_task_is_stored_and_published(
     accepted = await response.json()
     task_id = accepted["id"]
     assert accepted == {"id": task_id, "status": "queued"}
-    assert uuid.UUID(task_id).version == 4
+    assert uuid.UUID(task_id).version == 7
     assert str(uuid.UUID(task_id)) == task_id
     assert response.headers["Location"] == f"/tasks/{task_id}"
 

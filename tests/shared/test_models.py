@@ -48,7 +48,11 @@ def test_poison_bodies_say_what_is_wrong(body: bytes, complaint: str) -> None:
 
 def test_task_ids() -> None:
     task_id = new_task_id()
-    assert uuid.UUID(task_id).version == 4
+    assert uuid.UUID(task_id).version == 7
+    # time-ordered: each new row goes to the end of the primary-key index
+    later = [new_task_id() for _ in range(1000)]
+    assert [task_id, *later] == sorted([task_id, *later])
+    assert len(set(later)) == len(later)
     assert is_uuid(task_id)
     assert not is_uuid(task_id.upper())
     assert not is_uuid(task_id.replace("-", ""))
