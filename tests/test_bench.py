@@ -222,3 +222,18 @@ def test_quick_bench_reports_every_section(broker: Broker, tmp_path: Path) -> No
     assert _bench_vhosts(broker) <= before
     # (queues an earlier, interrupted run left behind are not this run's)
     assert _bench_queues(broker) <= queues_before
+
+
+def test_the_id_comparison_runs_both_kinds_of_id_through_the_writes() -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "bench.ids", "200"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    assert [line.split(":")[0] for line in lines] == ["uuid4", "uuid7", "uuid7 / uuid4"]
+    assert all("200 tasks" in line for line in lines[:2])
