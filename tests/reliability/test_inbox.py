@@ -10,7 +10,7 @@ import pytest
 from shared.config import Settings
 from shared.names import Names
 from tests.support.broker import Broker
-from tests.support.observe import metric, query
+from tests.support.observe import consumer_metric, metric, query
 from tests.support.processes import Stack
 from tests.support.waiting import wait_final_row, wait_until
 
@@ -65,6 +65,12 @@ def test_reports_take_the_inbox_and_find_a_restarted_owner(
     by_inbox = through(settings, "inbox")
     by_state = through(settings, "state_queue") - state_before
     assert by_inbox >= 1 and by_inbox / (by_inbox + by_state) >= MOST, (by_inbox, by_state)
+    # the consumer times each answered message: no more than the API committed (a resent copy is
+    # committed again, answered once), and each a positive wait
+    answered = consumer_metric(settings, "taskq_owner_answer_seconds_count")
+    waited = consumer_metric(settings, "taskq_owner_answer_seconds_sum")
+    assert 1 <= answered <= through(settings, "inbox") + through(settings, "state_queue")
+    assert waited > 0, waited
 
     api.kill()
     wait_until(lambda: not inboxes(broker, settings), 10, "the dead API's inbox to go")
