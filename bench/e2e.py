@@ -49,6 +49,7 @@ def _run(ctx: Context, stack: BenchStack, consumer: dict[str, str]) -> dict[str,
         time.sleep(SETTLE_S)  # the outbox's last marks
         cpu_after = cpu_seconds(_cpu_pids(ctx, stack))
         variables = stack.consumer_variables()
+        answer_ms = stack.owner_answer_ms()
     finally:
         stack.stop_consumers()
     rows = stack.finished(since)
@@ -72,6 +73,7 @@ def _run(ctx: Context, stack: BenchStack, consumer: dict[str, str]) -> dict[str,
         "accepted_series": per_second([c for c, _ in rows], first_ms),
         "completed_series": per_second([p for _, p in rows], first_ms),
         "cpu_ms_per_task": cpu,
+        "owner_answer_ms": answer_ms,
     }
 
 
@@ -128,6 +130,7 @@ def _design_floor(ctx: Context, name: str, consumer: dict[str, str]) -> dict[str
             before = cpu_seconds(pids)
             result = owner.result()
             after = cpu_seconds(pids)
+            result["owner_answer_ms"] = stack.owner_answer_ms()
     finally:
         stack.stop()
     # the consumer's and the broker's from their start to the last answer (the consumer idles

@@ -247,6 +247,11 @@ def _e2e_rows(results: Results) -> list[tuple[str, str, str]]:
             ),
             (
                 label,
+                "owner's answer to a report message, mean ms (two per task)",
+                _n(run.get("owner_answer_ms"), 2),
+            ),
+            (
+                label,
                 "CPU ms per task: API, consumer, broker, wrk",
                 ", ".join(_n(cpu.get(role), 2) for role in ("api", "consumer", "broker", "wrk")),
             ),
@@ -269,6 +274,13 @@ def _e2e_rows(results: Results) -> list[tuple[str, str, str]]:
                 "completed/s, ÷ floor publish/s (real consumer; owner without HTTP or SQLite)",
                 f"{_n(design['completed_per_s'])}, "
                 f"{_n(design['completed_per_s'] / floor if floor else None, 3)}",
+            )
+        )
+        rows.append(
+            (
+                f"2 design floor, {name} settings",
+                "owner's answer to a report message, mean ms",
+                _n(design.get("owner_answer_ms"), 2),
             )
         )
         rows.append(

@@ -28,6 +28,7 @@ from tests.support.broker import (
     management_api,
     with_vhost,
 )
+from tests.support.observe import metric
 from tests.support.processes import DATABASE_VARIABLES, ServiceProcess, free_port
 
 DEFAULT_AMQP_URL = "amqp://guest:guest@127.0.0.1:5672/"
@@ -128,6 +129,7 @@ class BenchStack:
         self.env.update(env)
         self.api: ServiceProcess | None = None
         self.consumers: list[ServiceProcess] = []
+        self.consumer_ports: list[int] = []
         self._started: list[ServiceProcess] = []
 
     @property
@@ -169,12 +171,24 @@ class BenchStack:
             proc.wait_ready(f"http://127.0.0.1:{port}/readyz")
         procs = [p for p, _ in started]
         self.consumers += procs
+        self.consumer_ports += [port for _, port in started]
         return procs
 
     def stop_consumers(self) -> None:
         for proc in self.consumers:
             proc.terminate()
         self.consumers = []
+        self.consumer_ports = []
+
+    def owner_answer_ms(self) -> float | None:
+        """The running consumers' mean wait for the owner's answer to a report message, ms
+        (`taskq_owner_answer_seconds`): every task waits for two, its claim's and its outcome's."""
+        waited = answered = 0.0
+        for port in self.consumer_ports:
+            with contextlib.suppress(httpx.HTTPError):
+                waited += metric(port, "taskq_owner_answer_seconds_sum")
+                answered += metric(port, "taskq_owner_answer_seconds_count")
+        return waited * 1000 / answered if answered else None
 
     def stop(self) -> None:
         for proc in reversed(self._started):

@@ -192,6 +192,10 @@ def test_quick_bench_reports_every_section(broker: Broker, tmp_path: Path) -> No
     assert list(e2e["design_floor"]) == ["seed", "throughput"]
     assert all(d["tasks"] == e2e["tasks"] for d in e2e["design_floor"].values())
     assert all(d["completed_per_s"] > 0 for d in e2e["design_floor"].values())
+    # the consumers' wait for the owner's answers, read from their /metrics before they stop
+    for measured in [*e2e["runs"].values(), *e2e["design_floor"].values()]:
+        assert measured["owner_answer_ms"] > 0, measured
+    assert "owner's answer to a report message" in done.stdout
     assert "design floor" in done.stdout
     assert [r["offered_per_s"] for r in results["open_loop"]["rates"]] == [250, 500, 1000]
     assert all(r["sent"] > 0 for r in results["open_loop"]["rates"])
