@@ -31,6 +31,14 @@ _CLAIMABLE = tuple(sorted(CLAIMABLE_STATUSES))
 _IN_CLAIMABLE = f"status IN ({', '.join('?' * len(_CLAIMABLE))})"
 _CANCELLABLE = tuple(sorted(CANCELLABLE_STATUSES))
 _IN_CANCELLABLE = f"status IN ({', '.join('?' * len(_CANCELLABLE))})"
+_CLAIM_WHERE = (
+    "UPDATE tasks SET status = ?, attempts = attempts + 1, started_at = ?, claim_token = ?,"
+    f" claim_rank = ? WHERE id = ? AND {_IN_CLAIMABLE} AND NOT (status = ? AND claim_token IS ?)"
+    " AND (claim_rank IS NULL OR claim_rank <= ?)"
+)
+_CLAIMED = " RETURNING attempts, action, data, timeout_s"
+_CLAIM = _CLAIM_WHERE + _CLAIMED
+_CLAIM_UNLESS_CANCEL_REQUESTED = _CLAIM_WHERE + " AND cancel_requested = 0" + _CLAIMED
 
 
 def _current(conn: sqlite3.Connection, task_id: str) -> tuple[str | None, int, str | None]:
@@ -49,23 +57,23 @@ def claim(task_id: str, token: str, now: int, rank: int = 0) -> WriteOp[Answer]:
     the one that holds the task comes from a delivery the broker has since given to another
     consumer, and is refused, so that it cannot strand the task with no one to finish it."""
 
+    params = (Status.RUNNING, now, token, rank, task_id, *_CLAIMABLE, Status.RUNNING, token, rank)
+
     def op(conn: sqlite3.Connection) -> Answer:
-        # A cancel that reached a running task whose consumer then died: the redelivery must
-        # not run it again. Its own claim, resent, still finds it (that consumer is told).
-        conn.execute(
-            "UPDATE tasks SET status = ?, processed_at = ?"
-            f" WHERE id = ? AND cancel_requested = 1 AND {_IN_CLAIMABLE}"
-            " AND NOT (status = ? AND claim_token IS ?)",
-            (Status.CANCELLED, now, task_id, *_CLAIMABLE, Status.RUNNING, token),
-        )
-        row = conn.execute(
-            "UPDATE tasks SET status = ?, attempts = attempts + 1, started_at = ?,"
-            f" claim_token = ?, claim_rank = ? WHERE id = ? AND {_IN_CLAIMABLE}"
-            " AND NOT (status = ? AND claim_token IS ?)"
-            " AND (claim_rank IS NULL OR claim_rank <= ?) RETURNING attempts, action, data,"
-            " timeout_s",
-            (Status.RUNNING, now, token, rank, task_id, *_CLAIMABLE, Status.RUNNING, token, rank),
-        ).fetchone()
+        # The common case in one statement, since each one hands the GIL to the HTTP loop and
+        # then waits to get it back: a claimable task that no cancel reached.
+        row = conn.execute(_CLAIM_UNLESS_CANCEL_REQUESTED, params).fetchone()
+        if row is None:
+            # A cancel that reached a running task whose consumer then died: the redelivery
+            # must not run it again. Its own claim, resent, still finds it (that consumer is
+            # told).
+            conn.execute(
+                "UPDATE tasks SET status = ?, processed_at = ?"
+                f" WHERE id = ? AND cancel_requested = 1 AND {_IN_CLAIMABLE}"
+                " AND NOT (status = ? AND claim_token IS ?)",
+                (Status.CANCELLED, now, task_id, *_CLAIMABLE, Status.RUNNING, token),
+            )
+            row = conn.execute(_CLAIM, params).fetchone()
         if row is None:
             row = conn.execute(
                 "SELECT attempts, action, data, timeout_s FROM tasks"
@@ -87,11 +95,13 @@ def _finish(
     answers `applied`, so a resent report and its first copy agree."""
 
     def op(conn: sqlite3.Connection) -> Answer:
-        conn.execute(
+        row = conn.execute(
             f"UPDATE tasks SET status = ?, {assignments}"
-            " WHERE id = ? AND status = ? AND claim_token = ?",
+            " WHERE id = ? AND status = ? AND claim_token = ? RETURNING attempts",
             (to, *params, task_id, Status.RUNNING, token),
-        )
+        ).fetchone()
+        if row is not None:
+            return Answer(True, to, row[0])
         status, attempts, held_by = _current(conn, task_id)
         return Answer(status == to and held_by == token, status, attempts)
 
