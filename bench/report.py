@@ -352,6 +352,15 @@ def _rows(results: Results) -> list[tuple[str, str, str]]:
         what = f"{floor['message_bytes']} B, {floor['in_flight']} in flight, prefetch {floor['prefetch']}"
         rows.append(("1 broker floor", f"publish msg/s ({what})", _n(floor["publish_per_s"])))
         rows.append(("1 broker floor", "consume msg/s (manual ack)", _n(floor["consume_per_s"])))
+        again = _get(results, "floor_after_e2e", "publish_per_s")
+        if again is not None:
+            rows.append(
+                (
+                    "1 broker floor",
+                    "publish msg/s again, after the end-to-end runs (÷ the first)",
+                    f"{_n(again)} ({_ratio(again, floor['publish_per_s'])})",
+                )
+            )
         if "broker_cpu_ms_per_message" in floor:
             rows.append(
                 (

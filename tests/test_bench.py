@@ -196,6 +196,9 @@ def test_quick_bench_reports_every_section(broker: Broker, tmp_path: Path) -> No
     for measured in [*e2e["runs"].values(), *e2e["design_floor"].values()]:
         assert measured["owner_answer_ms"] > 0, measured
     assert "owner's answer to a report message" in done.stdout
+    # the floor measured again after the end-to-end runs, to show how far the machine drifted
+    assert results["floor_after_e2e"]["publish_per_s"] > 0
+    assert "publish msg/s again, after the end-to-end runs" in done.stdout
     assert "design floor" in done.stdout
     assert [r["offered_per_s"] for r in results["open_loop"]["rates"]] == [250, 500, 1000]
     assert all(r["sent"] > 0 for r in results["open_loop"]["rates"])
