@@ -17,7 +17,7 @@ import pytest
 
 from bench import wrk
 from bench.clustered import SKIPPED_QUICK, local_cluster
-from bench.report import CLUSTER, TARGETS, cluster_rows
+from bench.report import CLUSTER, NOT_RUN, TARGETS, cluster_rows, verdicts
 from scripts import cluster
 from tests.support.broker import Broker
 from tests.support.processes import DATABASE_VARIABLES, ROOT
@@ -115,6 +115,23 @@ def test_cluster_rows_set_the_cluster_beside_the_single_node_of_the_same_run() -
     skipped = [(CLUSTER, "end to end, throughput settings", SKIPPED_QUICK)]
     assert cluster_rows({"cluster": {"skipped": SKIPPED_QUICK}}) == skipped
     assert cluster_rows({}) == []
+
+
+def test_a_target_whose_section_was_left_out_is_not_run_not_missed() -> None:
+    partial = {
+        "sections": {"floor": {}, "e2e": {}, "seed": {}},
+        "floor": {"publish_per_s": 1000.0},
+        "open_loop": {"rates": [{"offered_per_s": 500, "latency_ms": {"p99": 10.0}}]},
+        # the seed section ran and measured nothing: that is a miss, not a skip
+        "seed": {"runs": []},
+    }
+    results = {v["target"]: v["result"] for v in verdicts(partial)}
+    assert results["POST p99 at 500 req/s offered"] == "PASS"  # its step is e2e
+    assert results["completed/s, 1 consumer process"] == "MISS"
+    assert results["2 processes ÷ 1"] == "MISS"  # its step is seed
+    assert results["first page p99 (status=completed)"] == NOT_RUN
+    assert results["accepted/s through batches ÷ floor publish/s"] == NOT_RUN
+    assert set(results.values()) == {"PASS", "MISS", NOT_RUN}
 
 
 @pytest.mark.parametrize(
