@@ -119,8 +119,6 @@ class OwnerClient:
         await asyncio.sleep(0)  # let the reports of this loop turn join the message
         self._gathering = False
         batch, self._pending = self._pending, []
-        if not batch:
-            return
         try:
             answers = await self._ask(
                 [report for report, _ in batch],
