@@ -8,6 +8,7 @@ import os
 import pty
 import subprocess
 import sys
+from collections.abc import Iterator
 from datetime import UTC, datetime
 
 import pytest
@@ -16,12 +17,13 @@ from rich.console import Console
 from services.cli.render import task_table
 from tests.cli.conftest import Taskq, runner
 from tests.cli.stub_api import FAILED_TASK, LONG_ACTION, LONG_QUEUE, STATS, TASK, TASK_ID, StubApi
-from tests.support.processes import ROOT, free_port
+from tests.support.processes import ROOT, free_port, refused_port
 
 
 @pytest.fixture
-def taskq() -> Taskq:
-    return runner(f"http://127.0.0.1:{free_port()}", None)
+def taskq() -> Iterator[Taskq]:
+    with refused_port() as port:
+        yield runner(f"http://127.0.0.1:{port}", None)
 
 
 @pytest.mark.parametrize(
