@@ -19,7 +19,7 @@ import psutil
 import pytest
 
 from tests.support.broker import Broker, vhost_on
-from tests.support.processes import ROOT, free_port
+from tests.support.processes import ROOT, free_port, refused_port
 from tests.support.waiting import wait_until
 
 VENV = Path(sys.executable).parent.parent
@@ -179,9 +179,10 @@ def test_up_is_idempotent_restarts_crashes_and_down_stops_everything(
 
 
 def test_up_without_a_broker_fails_with_one_clear_line(run_dir: Path) -> None:
-    # a free port that is not 5672, so `make up` must not try to start a local broker
-    stack = LocalStack(base_env(run_dir, f"amqp://guest:guest@127.0.0.1:{free_port()}/"))
-    result = stack.make("up")
+    # a closed port that is not 5672, so `make up` must not try to start a local broker
+    with refused_port() as port:
+        stack = LocalStack(base_env(run_dir, f"amqp://guest:guest@127.0.0.1:{port}/"))
+        result = stack.make("up")
     assert result.returncode != 0
     assert "RabbitMQ is not reachable at 127.0.0.1:" in result.stderr
     assert not stack.pid_file.exists()

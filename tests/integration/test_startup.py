@@ -6,12 +6,13 @@ from __future__ import annotations
 import sqlite3
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from shared.config import Settings
-from tests.support.processes import ROOT, free_port, settings_env
+from tests.support.processes import ROOT, free_port, refused_port, settings_env
 
 SERVICES = ("api", "consumer", "migrator")
 
@@ -29,16 +30,17 @@ def run_service(name: str, settings: Settings, **extra: str) -> subprocess.Compl
 
 
 @pytest.fixture
-def offline(tmp_path: Path) -> Settings:
+def offline(tmp_path: Path) -> Iterator[Settings]:
     """Settings whose broker is a closed port: whatever is tested must fail before it matters."""
-    return Settings(
-        amqp_url=f"amqp://guest:guest@127.0.0.1:{free_port()}/",
-        db_path=str(tmp_path / "tasks.db"),
-        http_host="127.0.0.1",
-        http_port=free_port(),
-        consumer_port=free_port(),
-        startup_timeout_s=1,
-    )
+    with refused_port() as broker_port:
+        yield Settings(
+            amqp_url=f"amqp://guest:guest@127.0.0.1:{broker_port}/",
+            db_path=str(tmp_path / "tasks.db"),
+            http_host="127.0.0.1",
+            http_port=free_port(),
+            consumer_port=free_port(),
+            startup_timeout_s=1,
+        )
 
 
 @pytest.mark.parametrize("service", SERVICES)

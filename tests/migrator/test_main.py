@@ -14,7 +14,7 @@ import pytest
 from services.migrator.migrations import load_migrations
 from shared.config import Settings
 from tests.support.broker import Broker
-from tests.support.processes import ROOT, Stack, free_port, settings_env
+from tests.support.processes import ROOT, Stack, refused_port, settings_env
 
 
 def log_lines(text: str) -> list[dict]:
@@ -53,19 +53,20 @@ def test_creates_the_database_folder(stack: Stack, tmp_path: Path) -> None:
 
 
 def test_an_unreachable_broker_is_one_clear_line_and_a_failure(tmp_path: Path) -> None:
-    settings = Settings(
-        amqp_url=f"amqp://guest:s3cret@127.0.0.1:{free_port()}/",
-        db_path=str(tmp_path / "tasks.db"),
-        startup_timeout_s=2,
-    )
-    done = subprocess.run(
-        [sys.executable, "-m", "services.migrator"],
-        cwd=ROOT,
-        env={"PATH": "/usr/bin:/bin", **settings_env(settings)},
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    with refused_port() as port:
+        settings = Settings(
+            amqp_url=f"amqp://guest:s3cret@127.0.0.1:{port}/",
+            db_path=str(tmp_path / "tasks.db"),
+            startup_timeout_s=2,
+        )
+        done = subprocess.run(
+            [sys.executable, "-m", "services.migrator"],
+            cwd=ROOT,
+            env={"PATH": "/usr/bin:/bin", **settings_env(settings)},
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
     assert done.returncode != 0
     assert "Traceback" not in done.stderr
     errors = [r for r in log_lines(done.stderr) if r["level"] == "ERROR"]
