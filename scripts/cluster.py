@@ -291,6 +291,7 @@ def wait_for_nodes(targets: Iterable[Node], timeout_s: float) -> None:
     pending = list(targets)
     deadline = time.monotonic() + timeout_s
     started = time.monotonic()
+    stalled_since: dict[str, float] = {}
     while pending:
         pending = [t for t in pending if not amqp_answers(t.amqp_port)]
         # `rabbitmq-server -detached` returns before the beam registers: allow it a few seconds
@@ -303,7 +304,36 @@ def wait_for_nodes(targets: Iterable[Node], timeout_s: float) -> None:
             message = f"{culprit.name} {why}; {_log_hint(culprit)}"
             raise NodeExited(message, dead) if dead else ClusterError(message)
         if pending:
+            _start_stalled_apps(pending, stalled_since)
             time.sleep(0.3)
+
+
+# RabbitMQ 3.10: a node paused as the minority (pause_minority) starts its app again once a
+# majority is back, and that start can fail like a booting member's (a peer's feature-flag
+# registry not loaded yet) and is never tried again: the VM stays up with the app stopped, and no
+# AMQP port opens. Seen once in a CI run after the "two of three stopped" fault. A node that is
+# still stopped this long after a peer answers gets what an operator would type: start_app.
+STALLED_S = 15.0
+
+
+def _start_stalled_apps(pending: list[Node], stalled_since: dict[str, float]) -> None:
+    now = time.monotonic()
+    peers_up = [n for n in NODES if n not in pending and amqp_answers(n.amqp_port)]
+    for target in pending:
+        if not peers_up or pid_of(target) is None:
+            stalled_since.pop(target.name, None)
+            continue
+        since = stalled_since.setdefault(target.name, now)
+        if now - since < STALLED_S:
+            continue
+        stalled_since[target.name] = now  # asked again after another STALLED_S at the earliest
+        try:
+            if ctl(target, "eval", "rabbit_boot_state:get().", timeout_s=10).strip() != "stopped":
+                continue  # booting, or paused and about to resume: leave it
+            _say(f"{target.name} runs with its app stopped; starting the app again")
+            ctl(target, "start_app", timeout_s=60)
+        except ClusterError as exc:  # the wait goes on; its deadline decides
+            _say(f"{target.name}: {exc}")
 
 
 def _log_hint(target: Node) -> str:
