@@ -6,14 +6,15 @@ import asyncio
 import concurrent.futures
 import contextlib
 import logging
+import queue
 import sqlite3
 import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
 import aiosqlite
-import uvloop
 
 from shared.errors import SchemaMissingError
 
@@ -75,31 +76,24 @@ async def open_reader(path: str) -> aiosqlite.Connection:
 class BatchWriter:
     """Group commit: write operations queue up and run together, one transaction per batch.
 
-    Each operation is a plain function of a sqlite3 connection. The writer owns one thread, with
-    an event loop of its own, and one connection; whatever queued while a batch committed goes
-    into the next batch, and callers learn their result only after the commit is durable.
-    Callers may live on any loop: each result is handed to its caller's loop. Code that runs on
-    the writer's own loop (`loop`; the API's recorder does) writes without crossing threads.
+    Each operation is a plain function of a sqlite3 connection. The writer owns one thread and
+    one connection; whatever queued while a batch committed goes into the next batch, and callers
+    learn their result only after the commit is durable. Callers may live on different event
+    loops (the API's HTTP loop and its recorder's): each result is handed to its caller's loop,
+    so no loop waits for another to turn.
     """
 
     def __init__(self, path: str, *, synchronous: str = "NORMAL", linger_ms: int = 0) -> None:
         self._path = path
         self._synchronous = synchronous
         self._linger = linger_ms / 1000
-        self._loop = uvloop.new_event_loop()
-        self._pending: list[Pending] = []
-        self._flush_scheduled = False
+        self._queue: queue.SimpleQueue[Pending | None] = queue.SimpleQueue()
         self._thread = threading.Thread(target=self._serve, name="taskq-writer", daemon=True)
         self._ready: concurrent.futures.Future[None] = concurrent.futures.Future()
         self._conn: sqlite3.Connection | None = None
         self._closing = False
         self.batches = 0
         self.operations = 0
-
-    @property
-    def loop(self) -> asyncio.AbstractEventLoop:
-        """The writer thread's event loop: what runs on it writes without a thread hand-off."""
-        return self._loop
 
     async def start(self) -> None:
         """Open the connection on the writer thread and start committing."""
@@ -124,47 +118,33 @@ class BatchWriter:
         """
         if self._closing:
             raise RuntimeError("the database writer is closed")
-        loop = asyncio.get_running_loop()
-        future: asyncio.Future[T] = loop.create_future()
-        if loop is self._loop:
-            self._enqueue((op, future, durable))
-        else:
-            self._loop.call_soon_threadsafe(self._enqueue, (op, future, durable))
+        future: asyncio.Future[T] = asyncio.get_running_loop().create_future()
+        self._queue.put((op, future, durable))
         return await future
 
-    def _enqueue(self, item: Pending) -> None:
-        """On the writer's loop: join the next batch, which commits once the loop has taken in
-        everything that arrived meanwhile (other threads' writes and the recorder's reports)."""
-        self._pending.append(item)
-        if not self._flush_scheduled:
-            self._flush_scheduled = True
-            if self._linger:
-                self._loop.call_later(self._linger, self._flush)
-            else:
-                self._loop.call_soon(self._flush)
-
-    def _flush(self) -> None:
-        self._flush_scheduled = False
-        batch, self._pending = self._pending, []
-        if batch:
-            self._commit(batch)
-
     def _serve(self) -> None:
-        asyncio.set_event_loop(self._loop)
         try:
             self._conn = self._connect()
         except BaseException as exc:
             self._ready.set_exception(exc)
-            self._loop.close()
             return
         self._ready.set_result(None)
         try:
-            self._loop.run_forever()
-            self._flush()  # what was queued before close() stopped the loop
-            self._loop.run_until_complete(self._loop.shutdown_asyncgens())
+            while (first := self._queue.get()) is not None:
+                if self._linger:
+                    time.sleep(self._linger)
+                batch, closing = [first], False
+                while not self._queue.empty() and not closing:
+                    item = self._queue.get_nowait()
+                    if item is None:
+                        closing = True
+                    else:
+                        batch.append(item)
+                self._commit(batch)
+                if closing:
+                    return
         finally:
             self._conn.close()
-            self._loop.close()
 
     def _commit(self, batch: list[Pending]) -> None:
         try:
@@ -177,9 +157,6 @@ class BatchWriter:
         for (_, future, _), (ok, value) in zip(batch, outcomes, strict=True):
             by_loop.setdefault(future.get_loop(), []).append((future, ok, value))
         for loop, results in by_loop.items():
-            if loop is self._loop:
-                _deliver(results)
-                continue
             with contextlib.suppress(RuntimeError):  # that loop is closed: no one waits
                 loop.call_soon_threadsafe(_deliver, results)
 
@@ -236,9 +213,8 @@ class BatchWriter:
         if self._closing:
             return
         self._closing = True
+        self._queue.put(None)
         if self._thread.is_alive():
-            # Behind every write already handed over, so those join the last batch.
-            self._loop.call_soon_threadsafe(self._loop.stop)
             await asyncio.to_thread(self._thread.join)
 
 

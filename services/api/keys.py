@@ -9,7 +9,7 @@ from services.api.dispatcher import Dispatcher
 from services.api.metrics import ApiMetrics
 from services.api.outbox import Outbox
 from services.api.publisher import Publisher
-from services.api.recorder import RecorderLoop
+from services.api.recorder import RecorderThread
 from services.api.retention import Retention
 from services.api.scheduler import Scheduler
 from shared.config import Settings
@@ -21,7 +21,7 @@ writer_key = web.AppKey("writer", BatchWriter)
 reader_key = web.AppKey("reader", aiosqlite.Connection)
 publisher_key = web.AppKey("publisher", Publisher)
 outbox_key = web.AppKey("outbox", Outbox)
-recorder_key = web.AppKey("recorder", RecorderLoop)
+recorder_key = web.AppKey("recorder", RecorderThread)
 dispatcher_key = web.AppKey("dispatcher", Dispatcher)
 retention_key = web.AppKey("retention", Retention)
 scheduler_key = web.AppKey("scheduler", Scheduler)

@@ -29,7 +29,7 @@ from services.api.metrics import ApiMetrics
 from services.api.middlewares import auth_middleware, error_middleware, metrics_middleware
 from services.api.outbox import Outbox
 from services.api.publisher import Publisher
-from services.api.recorder import RecorderLoop
+from services.api.recorder import RecorderThread
 from services.api.retention import Retention
 from services.api.routes import setup_routes
 from services.api.scheduler import Scheduler
@@ -67,7 +67,7 @@ async def broker_ctx(app: web.Application) -> AsyncIterator[None]:
 
 
 async def recorder_ctx(app: web.Application) -> AsyncIterator[None]:
-    recorder = RecorderLoop(app[settings_key], app[writer_key], app[metrics_key])
+    recorder = RecorderThread(app[settings_key], app[writer_key], app[metrics_key])
     await recorder.start()
     app[recorder_key] = recorder
     yield
@@ -120,9 +120,8 @@ def create_app(settings: Settings) -> web.Application:
 def main(environ: dict[str, str]) -> None:
     settings = Settings.from_env(environ)
     setup_logging("api", settings.log_level)
-    # The writer's thread, which also runs the recorder, waits for the GIL while the HTTP loop
-    # is busy; a short switch interval bounds each consumer round trip's wait at a fraction of a
-    # ms.
+    # The recorder's and the writer's threads wait for the GIL while the HTTP loop is busy; a
+    # short switch interval bounds each consumer round trip's wait at a fraction of a ms.
     sys.setswitchinterval(SWITCH_INTERVAL_S)
     logger.info("starting", extra={"host": settings.http_host, "port": settings.http_port})
     web.run_app(

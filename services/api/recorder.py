@@ -9,10 +9,12 @@ import asyncio
 import contextlib
 import logging
 import sqlite3
+import threading
 from collections.abc import Coroutine
 from typing import Any, TypeVar
 
 import aiormq
+import uvloop
 from aio_pika.abc import (
     AbstractChannel,
     AbstractIncomingMessage,
@@ -163,33 +165,38 @@ class Recorder:
         return True
 
 
-class RecorderLoop:
-    """Runs the recorder on the database writer's thread, with a broker connection of its own.
+class RecorderThread:
+    """Runs the recorder on an event loop and a broker connection of its own, in a thread.
 
     The consumers' round trips to the owner then never queue behind HTTP requests: under a
     flood of POSTs the API's loop turns slowly, and with the seed's ten deliveries in flight a
-    consumer can only go as fast as its claims and outcomes are answered. On the writer's own
-    loop a report's commit needs no hand-off between threads, each of which waits for the GIL
-    the HTTP loop holds.
+    consumer can only go as fast as its claims and outcomes are answered.
     """
 
     def __init__(self, settings: Settings, writer: BatchWriter, metrics: ApiMetrics) -> None:
         self._settings = settings
         self._recorder = Recorder(settings, writer, metrics)
-        self._loop = writer.loop
+        self._loop = uvloop.new_event_loop()
+        self._thread = threading.Thread(
+            target=self._loop.run_forever, name="taskq-recorder", daemon=True
+        )
         self._connection: AbstractRobustConnection | None = None
 
     async def start(self) -> None:
-        """Connect and start consuming, or raise what stopped it."""
+        """Connect and start consuming, or raise what stopped it (after stopping the thread)."""
+        self._thread.start()
         try:
             await self._call(self._open())
         except BaseException:
-            await self._call(self._close())
+            await self._halt()
             raise
 
     async def stop(self) -> None:
-        """Stop consuming and close the connection."""
-        await self._call(self._close())
+        """Stop consuming, close the connection, end the thread."""
+        try:
+            await self._call(self._close())
+        finally:
+            await self._halt()
 
     async def _open(self) -> None:
         self._connection = await connect(self._settings, name="taskq-api-recorder")
@@ -204,3 +211,8 @@ class RecorderLoop:
 
     async def _call(self, coro: Coroutine[Any, Any, T]) -> T:
         return await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(coro, self._loop))
+
+    async def _halt(self) -> None:
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        await asyncio.to_thread(self._thread.join)
+        self._loop.close()

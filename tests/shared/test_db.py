@@ -79,21 +79,6 @@ async def test_a_batch_commits_together_and_answers_each_caller(writer: BatchWri
     assert stored(writer) == [0, 1, 2, 3, 4]
 
 
-async def test_writes_on_the_writers_own_loop_join_the_batch_of_other_loops(
-    writer: BatchWriter,
-) -> None:
-    async def on_writer_loop() -> list[int]:
-        return list(await asyncio.gather(*(writer.run(insert(i)) for i in range(10, 13))))
-
-    own = asyncio.run_coroutine_threadsafe(on_writer_loop(), writer.loop)
-    results = await asyncio.gather(*(writer.run(insert(i)) for i in range(3)))
-    assert await asyncio.wrap_future(own) == [10, 11, 12]
-    assert results == [0, 1, 2]
-    assert writer.batches == 1
-    assert writer.operations == 6
-    assert stored(writer) == [0, 1, 2, 10, 11, 12]
-
-
 @pytest.mark.parametrize(
     "error", [sqlite3.IntegrityError("constraint"), ValueError("refused by the op")]
 )
