@@ -37,7 +37,7 @@ def _settings(env: dict[str, str]) -> dict[str, Any]:
     }
 
 
-def _run(ctx: Context, stack: BenchStack, consumer: dict[str, str]) -> dict[str, Any]:
+def run_end_to_end(ctx: Context, stack: BenchStack, consumer: dict[str, str]) -> dict[str, Any]:
     """One end-to-end run against a fresh consumer with `consumer` settings."""
     plan = ctx.plan
     stack.start_consumers(1, **consumer)
@@ -148,7 +148,7 @@ def throughput_run(ctx: Context, role: str) -> dict[str, Any]:
         stack.migrate()
         stack.start_api()
         ctx.sampler.watch(stack.pids)
-        return _run(ctx, stack, throughput_consumer(os.environ))
+        return run_end_to_end(ctx, stack, throughput_consumer(os.environ))
     finally:
         ctx.sampler.watch(dict)
         stack.stop()
@@ -162,7 +162,9 @@ def end_to_end_and_open_loop(ctx: Context) -> tuple[dict[str, Any], dict[str, An
         stack.migrate()
         stack.start_api()
         ctx.sampler.watch(stack.pids)
-        runs = {name: _run(ctx, stack, consumer) for name, consumer in _consumers().items()}
+        runs = {
+            name: run_end_to_end(ctx, stack, consumer) for name, consumer in _consumers().items()
+        }
         stack.start_consumers(1, **throughput_consumer(os.environ))
         open_loop = _open_loop(ctx, stack)
     finally:

@@ -29,7 +29,7 @@ from tests.support.broker import (
     with_vhost,
 )
 from tests.support.observe import metric
-from tests.support.processes import DATABASE_VARIABLES, ServiceProcess, free_port
+from tests.support.processes import DATABASE_VARIABLES, ROOT, ServiceProcess, free_port
 
 DEFAULT_AMQP_URL = "amqp://guest:guest@127.0.0.1:5672/"
 LOCAL_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
@@ -106,8 +106,21 @@ class BrokerSpace:
 class BenchStack:
     """A database, an API and consumers on one queue; stops everything it started."""
 
-    def __init__(self, space: BrokerSpace, workdir: Path, role: str, **env: str) -> None:
+    def __init__(
+        self,
+        space: BrokerSpace,
+        workdir: Path,
+        role: str,
+        *,
+        checkout: Path = ROOT,
+        consumers_open_db: bool = False,
+        **env: str,
+    ) -> None:
+        """`checkout` runs another checkout's services (an older commit, for bench.versus);
+        `consumers_open_db` hands its consumers the database, as designs before issue 8 need."""
         self.workdir = workdir
+        self.checkout = checkout
+        self.consumers_open_db = consumers_open_db
         self.db_path = workdir / f"{role}.db"
         self.log_dir = workdir / "logs"
         self.log_dir.mkdir(parents=True, exist_ok=True)
@@ -141,14 +154,14 @@ class BenchStack:
         return f"{self.url}/tasks"
 
     def migrate(self) -> None:
-        proc = ServiceProcess("migrator", self.env, self.log_dir)
+        proc = ServiceProcess("migrator", self.env, self.log_dir, cwd=self.checkout)
         code = proc.proc.wait(120)
         proc.terminate()
         if code != 0:
             raise RuntimeError(f"migrator exited {code}:\n{proc.log_tail()}")
 
     def start_api(self) -> ServiceProcess:
-        self.api = ServiceProcess("api", self.env, self.log_dir)
+        self.api = ServiceProcess("api", self.env, self.log_dir, cwd=self.checkout)
         self._started.append(self.api)
         self.api.wait_ready(f"{self.url}/readyz")
         return self.api
@@ -162,8 +175,13 @@ class BenchStack:
         started = []
         for _ in range(count):
             port = free_port()
+            database = {"TASKQ_DB_PATH": str(self.db_path)} if self.consumers_open_db else None
             proc = ServiceProcess(
-                "consumer", self.consumer_env(**env, TASKQ_CONSUMER_PORT=str(port)), self.log_dir
+                "consumer",
+                self.consumer_env(**env, TASKQ_CONSUMER_PORT=str(port)),
+                self.log_dir,
+                cwd=self.checkout,
+                extra_env=database,
             )
             self._started.append(proc)
             started.append((proc, port))

@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from bench import wrk
+from bench import versus, wrk
 from bench.clustered import SKIPPED_QUICK, local_cluster
 from bench.report import CLUSTER, NOT_RUN, TARGETS, cluster_rows, verdicts
 from scripts import cluster
@@ -261,3 +261,68 @@ def test_the_id_comparison_runs_both_kinds_of_id_through_the_writes() -> None:
     lines = done.stdout.splitlines()
     assert [line.split(":")[0] for line in lines] == ["uuid4", "uuid7", "uuid7 / uuid4"]
     assert all("200 tasks" in line for line in lines[:2])
+
+
+def test_versus_summary_divides_each_side_by_its_rounds_floor() -> None:
+    def run(rate: float) -> dict[str, Any]:
+        return {"completed_per_s": rate}
+
+    rounds = [
+        {
+            "floor_msg_per_s": 10_000.0,
+            "seed": {"this": run(1_000), "other": run(2_000)},
+            "throughput": {"this": run(3_000), "other": run(3_000)},
+        },
+        {
+            "floor_msg_per_s": 5_000.0,
+            "seed": {"this": run(1_000), "other": run(2_000)},
+            "throughput": {"this": run(2_000), "other": run(1_000)},
+        },
+    ]
+    got = versus.summary(rounds)
+    assert got["seed"]["this_floor_ratio"] == (0.1, 0.2)
+    assert got["seed"]["other_floor_ratio"] == (0.2, 0.4)
+    assert got["seed"]["this_over_other"] == 0.5
+    assert got["throughput"]["this_over_other"] == 1.25
+
+
+def test_versus_refuses_a_folder_that_is_no_checkout(tmp_path: Path) -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "bench.versus", str(tmp_path)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 2
+    assert "holds no taskq checkout" in done.stderr
+
+
+def test_versus_runs_two_checkouts_side_by_side_and_cleans_up(
+    broker: Broker, tmp_path: Path
+) -> None:
+    """This checkout against itself, one small round: both sides complete every task, and the
+    vhosts it made are gone."""
+    before = _bench_vhosts(broker)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TASKQ_")}
+    args = ["--rounds", "1", "--tasks", "300", "--no-other-consumers-open-db", "--out"]
+    command = [sys.executable, "-m", "bench.versus", str(ROOT), *args, str(tmp_path)]
+    command += ["--amqp-url", broker.amqp_url, "--mgmt-url", broker.mgmt_url]
+    done = subprocess.run(
+        command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=240, check=False
+    )
+    if done.returncode != 0 and wrk.MISSING in done.stderr:
+        pytest.fail(wrk.MISSING, pytrace=False)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    [json_path] = tmp_path.glob("versus-*.json")
+    result = json.loads(json_path.read_text())
+    [only] = result["rounds"]
+    assert only["floor_msg_per_s"] > 0
+    for setting in versus.SETTINGS:
+        for side in ("this", "other"):
+            assert only[setting][side]["completed"] == 300, (setting, side)
+            assert only[setting][side]["cpu_ms_per_task"]["api"] > 0
+    assert set(result["summary"]) == set(versus.SETTINGS)
+    assert "this ÷ other" in done.stdout
+    assert _bench_vhosts(broker) <= before
