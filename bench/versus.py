@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import orjson
+import psutil  # type: ignore[import-untyped, unused-ignore]
 from rich.console import Console
 from rich.table import Table
 
@@ -76,13 +77,16 @@ def _stack_run(
         )
         try:
             stack.migrate()
-            stack.start_api()
+            api = stack.start_api()
+            # where the API really runs from: `python -m` imports the services of its cwd
+            api_cwd = psutil.Process(api.pid).cwd()
             run = e2e.run_end_to_end(ctx, stack, _consumer(setting))
         finally:
             stack.stop()
     finally:
         space.close()
     return {
+        "api_cwd": api_cwd,
         "completed": run["completed"],
         "completed_per_s": run["completed_per_s"],
         "cpu_ms_per_task": {r: run["cpu_ms_per_task"].get(r) for r in ROLES},

@@ -8,6 +8,7 @@ import contextlib
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -302,12 +303,18 @@ def test_versus_refuses_a_folder_that_is_no_checkout(tmp_path: Path) -> None:
 def test_versus_runs_two_checkouts_side_by_side_and_cleans_up(
     broker: Broker, tmp_path: Path
 ) -> None:
-    """This checkout against itself, one small round: both sides complete every task, and the
-    vhosts it made are gone."""
+    """This checkout against a copy of its services, one small round: each side runs from its
+    own tree, both complete every task, and the vhosts it made are gone."""
     before = _bench_vhosts(broker)
+    other = tmp_path / "other"
+    for package in ("services", "shared"):
+        shutil.copytree(
+            ROOT / package, other / package, ignore=shutil.ignore_patterns("__pycache__")
+        )
+    out = tmp_path / "out"
     env = {k: v for k, v in os.environ.items() if not k.startswith("TASKQ_")}
     args = ["--rounds", "1", "--tasks", "300", "--no-other-consumers-open-db", "--out"]
-    command = [sys.executable, "-m", "bench.versus", str(ROOT), *args, str(tmp_path)]
+    command = [sys.executable, "-m", "bench.versus", str(other), *args, str(out)]
     command += ["--amqp-url", broker.amqp_url, "--mgmt-url", broker.mgmt_url]
     done = subprocess.run(
         command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=240, check=False
@@ -315,11 +322,13 @@ def test_versus_runs_two_checkouts_side_by_side_and_cleans_up(
     if done.returncode != 0 and wrk.MISSING in done.stderr:
         pytest.fail(wrk.MISSING, pytrace=False)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
-    [json_path] = tmp_path.glob("versus-*.json")
+    [json_path] = out.glob("versus-*.json")
     result = json.loads(json_path.read_text())
     [only] = result["rounds"]
     assert only["floor_msg_per_s"] > 0
     for setting in versus.SETTINGS:
+        assert only[setting]["this"]["api_cwd"] == str(ROOT)
+        assert only[setting]["other"]["api_cwd"] == str(other.resolve())
         for side in ("this", "other"):
             assert only[setting][side]["completed"] == 300, (setting, side)
             assert only[setting][side]["cpu_ms_per_task"]["api"] > 0
