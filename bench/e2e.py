@@ -19,7 +19,7 @@ from bench.stack import BenchStack
 from shared.config import Settings
 
 
-def _consumers() -> dict[str, dict[str, str]]:
+def consumers() -> dict[str, dict[str, str]]:
     """The end-to-end runs in order: their names and consumer settings (no simulated work)."""
     return {"seed": seed_consumer(0), "throughput": throughput_consumer(os.environ)}
 
@@ -163,14 +163,14 @@ def end_to_end_and_open_loop(ctx: Context) -> tuple[dict[str, Any], dict[str, An
         stack.start_api()
         ctx.sampler.watch(stack.pids)
         runs = {
-            name: run_end_to_end(ctx, stack, consumer) for name, consumer in _consumers().items()
+            name: run_end_to_end(ctx, stack, consumer) for name, consumer in consumers().items()
         }
         stack.start_consumers(1, **throughput_consumer(os.environ))
         open_loop = _open_loop(ctx, stack)
     finally:
         ctx.sampler.watch(dict)
         stack.stop()
-    design = {name: _design_floor(ctx, name, consumer) for name, consumer in _consumers().items()}
+    design = {name: _design_floor(ctx, name, consumer) for name, consumer in consumers().items()}
     api = Settings.from_env(stack.env)
     e2e = {
         "tasks": plan.e2e_tasks,

@@ -27,12 +27,12 @@ from rich.console import Console
 from rich.table import Table
 
 from bench import e2e, sections, wrk
-from bench.plan import FULL, seed_consumer, throughput_consumer
+from bench.plan import FULL
 from bench.sampler import RssSampler
 from bench.stack import DEFAULT_AMQP_URL, BenchStack, BrokerSpace
 from tests.support.processes import ROOT
 
-SETTINGS = ("seed", "throughput")
+SETTINGS = tuple(e2e.consumers())  # the end-to-end runs of `make bench`: seed, throughput
 ROLES = ("api", "consumer", "broker")
 
 
@@ -60,10 +60,6 @@ def _args(argv: list[str] | None) -> argparse.Namespace:
     return args
 
 
-def _consumer(setting: str) -> dict[str, str]:
-    return seed_consumer(0) if setting == "seed" else throughput_consumer({})
-
-
 def _stack_run(
     base: sections.Context, checkout: Path, consumers_open_db: bool, setting: str, role: str
 ) -> dict[str, Any]:
@@ -80,7 +76,7 @@ def _stack_run(
             api = stack.start_api()
             # where the API really runs from: `python -m` imports the services of its cwd
             api_cwd = psutil.Process(api.pid).cwd()
-            run = e2e.run_end_to_end(ctx, stack, _consumer(setting))
+            run = e2e.run_end_to_end(ctx, stack, e2e.consumers()[setting])
         finally:
             stack.stop()
     finally:
