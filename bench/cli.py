@@ -112,6 +112,8 @@ def main() -> None:
     sampler = RssSampler()
     sampler.start()
     space = BrokerSpace(args.amqp_url, args.mgmt_url)
+    # what it made on the broker, so a caller can check it is gone afterwards
+    results["broker_space"] = {"vhost": space.vhost, "queue_prefix": space.prefix}
     clock = time.perf_counter()
     try:
         broker_pid = space.broker_pid()

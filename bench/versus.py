@@ -82,6 +82,7 @@ def _stack_run(
     finally:
         space.close()
     return {
+        "vhost": space.vhost,
         "api_cwd": api_cwd,
         "completed": run["completed"],
         "completed_per_s": run["completed_per_s"],
@@ -188,6 +189,7 @@ def main(argv: list[str] | None = None) -> None:
         "this": str(ROOT),
         "other": str(other),
         "tasks": args.tasks,
+        "floor_vhost": floor_space.vhost,
         "rounds": rounds,
         "summary": summary(rounds),
     }

@@ -7,7 +7,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import re
 import shutil
 import subprocess
 import sys
@@ -27,18 +26,23 @@ BENCH_TIMEOUT_S = 280
 CLEANUP_S = 60
 
 
-def _bench_queues(broker: Broker) -> set[str]:
-    """Queues a bench run names with a unique prefix, on any vhost it did not make itself."""
+def _queues_named(broker: Broker, prefix: str) -> set[str]:
+    """Queues on any vhost whose names carry a bench run's unique prefix."""
     with broker.api() as api:
         names = {q["name"] for q in api.get("/api/queues").json()}
-    return {name for name in names if re.fullmatch(r"bench[0-9a-f]{8}-.*", name)}
+    return {name for name in names if name.startswith(f"{prefix}-")}
 
 
-def _bench_vhosts(broker: Broker) -> set[str]:
+def _vhosts(broker: Broker) -> set[str]:
     with broker.api() as api:
-        return {
-            v["name"] for v in api.get("/api/vhosts").json() if v["name"].startswith("taskq-bench-")
-        }
+        return {v["name"] for v in api.get("/api/vhosts").json()}
+
+
+def _assert_gone(broker: Broker, made: set[str | None]) -> None:
+    """The vhosts a run says it made are gone. Named, not compared with a snapshot from
+    before: tests in other workers make and drop bench vhosts of their own meanwhile."""
+    assert made and None not in made, made  # a run that made none could not be checked
+    assert not _vhosts(broker) & made
 
 
 def _run_bench(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[str]:
@@ -169,8 +173,6 @@ def test_the_cluster_section_stops_only_a_cluster_it_started(
 @pytest.mark.integration
 @pytest.mark.timeout(BENCH_TIMEOUT_S + CLEANUP_S + 30)
 def test_quick_bench_reports_every_section(broker: Broker, tmp_path: Path) -> None:
-    before = _bench_vhosts(broker)
-    queues_before = _bench_queues(broker)
     env = {k: v for k, v in os.environ.items() if not k.startswith("TASKQ_")}
     env["TASKQ_BENCH_AMQP_URL"] = broker.amqp_url
     env["TASKQ_TEST_MGMT_URL"] = broker.mgmt_url
@@ -244,9 +246,9 @@ def test_quick_bench_reports_every_section(broker: Broker, tmp_path: Path) -> No
     assert done.stdout.count("PASS") + done.stdout.count("MISS") >= len(TARGETS)
 
     # it removed what it made on the broker
-    assert _bench_vhosts(broker) <= before
-    # (queues an earlier, interrupted run left behind are not this run's)
-    assert _bench_queues(broker) <= queues_before
+    made = results["broker_space"]
+    _assert_gone(broker, {made["vhost"]})
+    assert not _queues_named(broker, made["queue_prefix"])
 
 
 def test_the_id_comparison_runs_both_kinds_of_id_through_the_writes() -> None:
@@ -305,7 +307,6 @@ def test_versus_runs_two_checkouts_side_by_side_and_cleans_up(
 ) -> None:
     """This checkout against a copy of its services, one small round: each side runs from its
     own tree, both complete every task, and the vhosts it made are gone."""
-    before = _bench_vhosts(broker)
     other = tmp_path / "other"
     for package in ("services", "shared"):
         shutil.copytree(
@@ -334,4 +335,5 @@ def test_versus_runs_two_checkouts_side_by_side_and_cleans_up(
             assert only[setting][side]["cpu_ms_per_task"]["api"] > 0
     assert set(result["summary"]) == set(versus.SETTINGS)
     assert "this ÷ other" in done.stdout
-    assert _bench_vhosts(broker) <= before
+    runs = [only[setting][side] for setting in versus.SETTINGS for side in ("this", "other")]
+    _assert_gone(broker, {result["floor_vhost"], *(run["vhost"] for run in runs)})
