@@ -6,7 +6,6 @@ import argparse
 import dataclasses
 import os
 import platform
-import signal
 import sys
 import tempfile
 import time
@@ -22,7 +21,7 @@ from bench import clustered, e2e, plot, schedule, sections, wrk
 from bench.plan import FULL, QUICK
 from bench.report import print_table, verdicts
 from bench.sampler import RssSampler
-from bench.stack import DEFAULT_AMQP_URL, BrokerSpace
+from bench.stack import DEFAULT_AMQP_URL, BrokerSpace, stop_on_sigterm
 from tests.support.processes import ROOT
 
 # the cluster runs right after the single node's end to end, on a machine in the same state
@@ -73,12 +72,8 @@ def _end_to_end(ctx: sections.Context, results: dict[str, Any]) -> None:
     results["floor_after_e2e"] = sections.broker_floor(ctx)
 
 
-def _exit_on_sigterm(signum: int, frame: object) -> None:
-    raise SystemExit(128 + signum)  # so the finally blocks stop the services and drop the vhost
-
-
 def main() -> None:
-    signal.signal(signal.SIGTERM, _exit_on_sigterm)
+    stop_on_sigterm()
     args = _args()
     plan = QUICK if args.quick else FULL
     wanted = [g.strip() for g in args.only.split(",") if g.strip()]

@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
+import signal
 import sqlite3
 import subprocess
 import time
@@ -33,6 +34,16 @@ from tests.support.processes import DATABASE_VARIABLES, ROOT, ServiceProcess, fr
 
 DEFAULT_AMQP_URL = "amqp://guest:guest@127.0.0.1:5672/"
 LOCAL_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
+
+
+def _exit_on_sigterm(signum: int, frame: object) -> None:
+    raise SystemExit(128 + signum)
+
+
+def stop_on_sigterm() -> None:
+    """A SIGTERM (a test's timeout, a CI runner) exits through the `finally` blocks, so the
+    services stop and the vhosts go; a SIGKILL would leave them behind."""
+    signal.signal(signal.SIGTERM, _exit_on_sigterm)
 
 
 class BrokerSpace:

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import signal
 import sys
 import tempfile
 from datetime import datetime
@@ -29,7 +28,7 @@ from rich.table import Table
 from bench import e2e, sections, wrk
 from bench.plan import FULL
 from bench.sampler import RssSampler
-from bench.stack import DEFAULT_AMQP_URL, BenchStack, BrokerSpace
+from bench.stack import DEFAULT_AMQP_URL, BenchStack, BrokerSpace, stop_on_sigterm
 from tests.support.processes import ROOT
 
 SETTINGS = tuple(e2e.consumers())  # the end-to-end runs of `make bench`: seed, throughput
@@ -144,12 +143,8 @@ def _print(rounds: list[dict[str, Any]], console: Console) -> None:
         )
 
 
-def _exit_on_sigterm(signum: int, frame: object) -> None:
-    raise SystemExit(128 + signum)  # so the finally blocks stop the services and drop the vhosts
-
-
 def main(argv: list[str] | None = None) -> None:
-    signal.signal(signal.SIGTERM, _exit_on_sigterm)
+    stop_on_sigterm()
     args = _args(argv)
     try:
         wrk.ensure()
